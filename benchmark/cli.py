@@ -1,0 +1,184 @@
+"""Command line: ``python -m benchmark {run,list,datasets,leaderboard} --help``.
+
+This is the only module that ties the harness to the built-in method table (``methods``); the
+rest of ``benchmark`` knows no method.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+from benchmark.errors import BenchmarkError
+from benchmark.paths import default_mirror, results_root
+from benchmark.profiles import DEFAULT_PROFILE, available_profiles, load_profile
+
+log = logging.getLogger("benchmark")
+
+
+def _registry():
+    from benchmark.registry import Registry
+    from methods import BUILTIN_METHODS
+
+    return Registry(BUILTIN_METHODS)
+
+
+def _csv(text: str | None) -> list[str] | None:
+    return [p.strip() for p in text.split(",") if p.strip()] if text else None
+
+
+def _seeds(text: str | None) -> list[int] | None:
+    if not text:
+        return None
+    try:
+        return [int(s) for s in _csv(text) or []]
+    except ValueError:
+        raise BenchmarkError(f"--seeds expects comma-separated integers, found '{text}'") from None
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min" if seconds >= 90 else f"{seconds:.0f} s"
+
+
+def _store(args, profile_name: str):
+    from benchmark.results import ResultStore
+
+    root = Path(args.results) if args.results else results_root()
+    return ResultStore(root / profile_name)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from benchmark.leaderboard import render
+    from benchmark.runner import Runner, estimate_seconds, plan, resolve_device
+
+    profile = load_profile(args.profile)
+    registry = _registry()
+    if args.all and args.methods:
+        raise BenchmarkError("use either --all or --methods, not both")
+    if args.methods:
+        methods = _csv(args.methods) or []
+    else:
+        methods = [v for name in profile.methods for v in registry.ablation_variants(name)]
+    datasets = _csv(args.datasets) or list(profile.datasets)
+    seeds = _seeds(args.seeds) or list(profile.seeds)
+    store = _store(args, profile.name)
+    units = plan(profile, registry, methods, datasets, seeds, store, args.force)
+    pending = [u for u in units if not u.done]
+    estimates = [estimate_seconds(u, store, profile) for u in pending]
+    measured = sum(1 for _, m in estimates if m)
+    print(f"Plan: profile '{profile.name}', {len(units)} runs ({len(units) - len(pending)} already done, skipped), "
+          f"{len(methods)} methods x {len(datasets)} datasets x {len(seeds)} seeds")
+    for unit, (seconds, was_measured) in zip(pending, estimates):
+        kind = "measured before" if was_measured else "upper bound: wall-clock cap"
+        print(f"  - {unit.label}: protocols {', '.join(unit.protocols)}; ~{_duration(seconds)} ({kind})")
+    total = sum(s for s, _ in estimates)
+    print(f"Estimated time: {_duration(total)} ({measured}/{len(pending)} estimates from earlier runs on this store; "
+          "the rest are bounded by the profile's per-run wall-clock cap)")
+    if args.dry_run:
+        return 0
+    runner = Runner(profile, store, resolve_device(args.device or profile.device), Path(args.mirror) if args.mirror else default_mirror())
+    started = time.perf_counter()
+    ran = runner.run(units, progress=not args.no_progress)
+    path = render(store, profile.name)
+    print(f"Ran {ran} runs in {_duration(time.perf_counter() - started)}.")
+    print(f"Leaderboard: {path}")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from benchmark.cards import available_datasets
+
+    registry = _registry()
+    print("Methods (name: fidelity; components -> ablation variants):")
+    for name in registry.names():
+        card = registry.get(name).card
+        scope = "full ranking + candidates" if card.full_ranking else "candidates only"
+        components = ", ".join(card.components) or "none"
+        print(f"  {name}: {card.fidelity}; {scope}; components: {components}")
+        for variant in registry.ablation_variants(name)[1:]:
+            print(f"      {variant}")
+    print("Datasets:", ", ".join(available_datasets()))
+    print("Profiles:", ", ".join(available_profiles()), f"(default: {DEFAULT_PROFILE})")
+    return 0
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    from benchmark.cards import available_datasets, load_card
+    from benchmark.loading import load_split
+
+    names = _csv(args.datasets) or available_datasets()
+    mirror = Path(args.mirror) if args.mirror else default_mirror()
+    header = f"{'dataset':<12} {'users':>7} {'items':>7} {'inters':>8} {'len min':>7} {'median':>6} {'mean':>6} {'max':>5}  text fields"
+    print(header)
+    for name in names:
+        card = load_card(name)
+        data = load_split(card, None, mirror)
+        lengths = data.sequences.lengths.float()
+        print(f"{data.dataset:<12} {len(data.sequences):>7} {data.n_items - 1:>7} {data.n_interactions:>8} "
+              f"{int(lengths.min()):>7} {float(lengths.median()):>6.0f} {float(lengths.mean()):>6.1f} {int(lengths.max()):>5}  "
+              f"{', '.join(card.text_fields) or '(none)'}")
+        if card.text_fields:
+            print(f"{'':<12} e.g. item 1: {data.item_text[1]!r}")
+    return 0
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from benchmark.leaderboard import render
+
+    profile = load_profile(args.profile)
+    store = _store(args, profile.name)
+    if not store.records_path.exists():
+        raise BenchmarkError(f"no records for profile '{profile.name}' at {store.records_path}; run it first")
+    print(f"Leaderboard: {render(store, profile.name)}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m benchmark", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging (per-epoch validation)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="fit and evaluate methods; append records; render the leaderboard")
+    run.add_argument("--all", action="store_true", help="every method of the profile, with all ablation variants (the default)")
+    run.add_argument("--methods", help="comma-separated method specs, e.g. sasrec-ce,darec[-context_masking]")
+    run.add_argument("--datasets", help="comma-separated dataset names or paths (default: the profile's)")
+    run.add_argument("--profile", default=DEFAULT_PROFILE, help=f"profile name or YAML path (default: {DEFAULT_PROFILE})")
+    run.add_argument("--seeds", help="comma-separated seeds (default: the profile's)")
+    run.add_argument("--dry-run", action="store_true", help="print the plan and estimate, run nothing")
+    run.add_argument("--force", action="store_true", help="re-run units whose config hash already has records")
+    run.add_argument("--mirror", help="folder replacing the network for dataset downloads (or BENCHMARK_DATA_MIRROR)")
+    run.add_argument("--results", help="results root (default: leaderboards/); records go to <root>/<profile>/")
+    run.add_argument("--device", choices=("cpu", "cuda", "auto"), help="override the profile's device")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.set_defaults(handler=cmd_run)
+
+    lst = sub.add_parser("list", help="methods (with variants), datasets and profiles")
+    lst.set_defaults(handler=cmd_list)
+
+    ds = sub.add_parser("datasets", help="per-dataset statistics after filtering")
+    ds.add_argument("--datasets", help="comma-separated names or paths (default: every card)")
+    ds.add_argument("--mirror", help="folder replacing the network for dataset downloads")
+    ds.set_defaults(handler=cmd_datasets)
+
+    board = sub.add_parser("leaderboard", help="render Markdown and CSV leaderboards from records")
+    board.add_argument("--profile", default=DEFAULT_PROFILE, help="profile name")
+    board.add_argument("--results", help="results root (default: leaderboards/)")
+    board.set_defaults(handler=cmd_leaderboard)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return args.handler(args)
+    except BenchmarkError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,144 @@
+"""Rendering leaderboards from result records only (never from live runs).
+
+One table per (dataset, protocol): mean over seeds with a 95% Student-t confidence interval
+(half-width shown as ``±``; none with one seed), the best mean per column in bold, and notes for
+runs that hit their wall-clock budget. Methods that cannot rank the full catalogue are listed on
+the full-ranking board as not applicable, not silently dropped.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from benchmark.metrics import METRICS, PRIMARY_METRIC
+from benchmark.results import ResultStore
+
+PROTOCOL_TITLES = {"full": "full ranking (all items, history masked)"}
+
+
+def protocol_title(protocol: str) -> str:
+    if protocol in PROTOCOL_TITLES:
+        return PROTOCOL_TITLES[protocol]
+    n = protocol.split("-")[1]
+    return f"1 target + {n} sampled negatives (fixed candidate files)"
+
+
+def mean_ci(values: list[float]) -> tuple[float, float | None]:
+    """Mean and the half-width of its 95% t-interval (``None`` for a single value)."""
+    array = np.asarray(values, dtype=np.float64)
+    if array.size < 2:
+        return float(array.mean()), None
+    sem = array.std(ddof=1) / math.sqrt(array.size)
+    return float(array.mean()), float(stats.t.ppf(0.975, array.size - 1) * sem)
+
+
+def _group(records: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, list[dict[str, Any]]]]:
+    tables: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    for record in records:
+        tables[(record["dataset"], record["protocol"])][record["method"]].append(record)
+    return tables
+
+
+def _notes(runs: list[dict[str, Any]]) -> str:
+    limited = sum(r["training"]["stopped_by"] == "wall_clock" for r in runs)
+    capped = sum(r["training"]["stopped_by"] == "max_epochs" for r in runs)
+    notes = []
+    if limited:
+        notes.append(f"hit wall-clock budget in {limited}/{len(runs)} seeds")
+    if capped:
+        notes.append(f"reached max_epochs in {capped}/{len(runs)} seeds")
+    return "; ".join(notes)
+
+
+def summarize_table(by_method: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    rows = []
+    for method, runs in by_method.items():
+        row: dict[str, Any] = {
+            "method": method,
+            "fidelity": runs[0]["method_card"]["fidelity"],
+            "seeds": sorted(r["seed"] for r in runs),
+            "users": runs[0]["n_eval_users"],
+            "train_s": float(np.mean([r["timing"]["train_s"] for r in runs])),
+            "epochs": float(np.mean([r["training"]["epochs"] for r in runs])),
+            "notes": _notes(runs),
+        }
+        for metric in METRICS:
+            row[metric] = mean_ci([r["metrics"][metric] for r in runs])
+        rows.append(row)
+    rows.sort(key=lambda r: -r[PRIMARY_METRIC][0])
+    return rows
+
+
+def _cell(value: tuple[float, float | None], best: bool) -> str:
+    mean, half = value
+    text = f"{mean:.4f}" + (f" ± {half:.4f}" if half is not None else "")
+    return f"**{text}**" if best else text
+
+
+def _markdown_table(rows: list[dict[str, Any]], not_applicable: list[str]) -> list[str]:
+    header = ["#", "method", "fidelity", *METRICS, "seeds", "users", "train s", "epochs", "notes"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    best = {m: max(r[m][0] for r in rows) for m in METRICS} if rows else {}
+    for position, row in enumerate(rows, start=1):
+        cells = [str(position), f"`{row['method']}`", row["fidelity"]]
+        cells += [_cell(row[m], math.isclose(row[m][0], best[m])) for m in METRICS]
+        cells += [",".join(map(str, row["seeds"])), str(row["users"]), f"{row['train_s']:.1f}", f"{row['epochs']:.1f}", row["notes"]]
+        lines.append("| " + " | ".join(cells) + " |")
+    for method in not_applicable:
+        cells = ["–", f"`{method}`", "", *(["n/a"] * len(METRICS)), "", "", "", "", "candidate lists only (cannot score the full catalogue)"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def render(store: ResultStore, profile: str) -> Path:
+    """Write ``README.md`` and ``leaderboard.csv`` next to the records; returns the Markdown path."""
+    records = store.latest()
+    tables = _group(records)
+    candidate_only = defaultdict(set)
+    for r in records:
+        if not r["method_card"]["full_ranking"]:
+            candidate_only[r["dataset"]].add(r["method"])
+    shas = sorted({f"{r['code']['git_sha'] or 'unknown'}{'+dirty' if r['code']['dirty'] else ''}" for r in records})
+    lines = [
+        f"# Leaderboard: profile `{profile}`",
+        "",
+        f"Rendered by `python -m benchmark leaderboard --profile {profile}` from {len(records)} records in "
+        "`records.jsonl` (do not edit by hand). Cells are the mean over seeds ± the half-width of a 95% "
+        "Student-t confidence interval (no interval with one seed); the best mean per column is bold; rows are "
+        f"ordered by {PRIMARY_METRIC}. Split: leave-one-out by time (last item = test, second last = valid). "
+        "Full ranking masks each user's history items (the target stays rankable) and breaks ties "
+        "pessimistically. Candidate boards rank the target among N negatives never interacted with, "
+        "drawn once per (dataset, N, seed) and shared by every method.",
+        "",
+        f"Code versions: {', '.join(shas) if shas else 'none'}.",
+    ]
+    csv_rows = []
+    for (dataset, protocol) in sorted(tables, key=lambda k: (k[0], k[1] != "full", k[1])):
+        rows = summarize_table(tables[(dataset, protocol)])
+        not_applicable = sorted(candidate_only[dataset]) if protocol == "full" else []
+        lines += ["", f"## {dataset}: {protocol_title(protocol)}", ""]
+        lines += _markdown_table(rows, not_applicable)
+        for row in rows:
+            for metric in METRICS:
+                mean, half = row[metric]
+                csv_rows.append({
+                    "dataset": dataset, "protocol": protocol, "method": row["method"], "metric": metric,
+                    "mean": f"{mean:.6f}", "ci95_half_width": "" if half is None else f"{half:.6f}",
+                    "n_seeds": len(row["seeds"]), "n_users": row["users"], "train_s": f"{row['train_s']:.2f}",
+                })
+    store.root.mkdir(parents=True, exist_ok=True)
+    markdown = store.root / "README.md"
+    markdown.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with (store.root / "leaderboard.csv").open("w", newline="", encoding="utf-8") as handle:
+        fieldnames = ["dataset", "protocol", "method", "metric", "mean", "ci95_half_width", "n_seeds", "n_users", "train_s"]
+        writer = csv.DictWriter(handle, fieldnames=fieldnames)
+        writer.writeheader()
+        writer.writerows(csv_rows)
+    return markdown

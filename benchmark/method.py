@@ -1,0 +1,180 @@
+"""The method interface every recommender implements, and the card that describes it.
+
+A method is a class with a ``card`` (paper, fidelity, ablatable components, default
+hyper-parameters) that the harness constructs with a resolved config and a set of disabled
+components. ``fit`` receives a ``TrainView`` (no test targets); ``score`` receives a ``ScoreBatch``
+of histories and, on candidate boards, the candidate ids to score.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Mapping
+
+import torch
+from torch import Tensor
+
+from benchmark.errors import BenchmarkError
+from benchmark.profiles import Budget
+from benchmark.split import TrainView
+
+FIDELITIES = ("official-code-port", "paper-spec", "reconstructed-from-abstract", "library-model", "baseline")
+
+
+@dataclass(frozen=True)
+class MethodCard:
+    """What a leaderboard reader needs to know about a method, and what the harness may switch.
+
+    ``fidelity``: how close the implementation is to the paper. ``library-model`` means a model
+    class taken unchanged from RecBole 1.2.1 and trained by this suite's loop; ``baseline`` is a
+    reference heuristic (e.g. popularity) with no paper to follow.
+    """
+
+    name: str
+    title: str
+    fidelity: str
+    paper: str = ""
+    arxiv: str | None = None
+    authors: str = ""
+    year: int | None = None
+    components: tuple[str, ...] = ()
+    full_ranking: bool = True
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    deviations: tuple[str, ...] = ()
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if self.fidelity not in FIDELITIES:
+            raise ValueError(f"method card '{self.name}': fidelity must be one of {FIDELITIES}")
+
+
+@dataclass(frozen=True)
+class ScoreBatch:
+    """Inputs for one scoring call. ``history`` is left-aligned and zero-padded on the right
+    (RecBole's layout), holding each user's most recent ``max_history`` items."""
+
+    users: Tensor  # [B] user ids
+    history: Tensor  # [B, L]
+    lengths: Tensor  # [B]
+    candidates: Tensor | None = None  # [B, C] item ids, or None for full ranking
+
+
+ScoreFn = Callable[[ScoreBatch], Tensor]
+
+
+@dataclass
+class RunContext:
+    """Everything a fit needs from the harness: seed, budget, device, caches and validation.
+
+    ``validate(score_fn)`` returns valid NDCG@10 under the run's validation protocol; training loops
+    use it for early stopping. ``deadline`` is the ``time.monotonic()`` value at which the
+    wall-clock budget of this fit runs out.
+    """
+
+    seed: int
+    budget: Budget
+    max_history: int
+    device: torch.device
+    cache_dir: Path
+    validate: Callable[[ScoreFn], float]
+    deadline: float
+    logger: logging.Logger = field(default_factory=lambda: logging.getLogger("benchmark.fit"))
+
+    def time_left(self) -> float:
+        return self.deadline - time.monotonic()
+
+
+@dataclass
+class FitReport:
+    """What a fit did with its budget; stored in the result record."""
+
+    epochs: int = 0
+    best_epoch: int | None = None
+    best_valid: float | None = None
+    stopped_by: str = "completed"  # completed | patience | max_epochs | wall_clock
+    epoch_seconds: list[float] = field(default_factory=list)
+    seconds_to_best: float | None = None
+    valid_curve: list[float] = field(default_factory=list)
+    notes: dict[str, Any] = field(default_factory=dict)
+
+
+class Method(abc.ABC):
+    """Base class of every recommender in the suite."""
+
+    card: ClassVar[MethodCard]
+
+    def __init__(self, config: Mapping[str, Any], disabled: frozenset[str] = frozenset()):
+        self.config = dict(config)
+        self.disabled = disabled
+
+    def enabled(self, component: str) -> bool:
+        return component not in self.disabled
+
+    @abc.abstractmethod
+    def fit(self, data: TrainView, ctx: RunContext) -> FitReport:
+        """Train on ``data`` within ``ctx.budget``; valid targets may be used for model selection."""
+
+    @abc.abstractmethod
+    def score(self, batch: ScoreBatch) -> Tensor:
+        """Scores ``[B, n_items]`` (full ranking) or ``[B, C]`` for ``batch.candidates``; higher is better."""
+
+    def parameter_counts(self) -> tuple[int, int]:
+        """(trainable, total) parameters of the fitted model."""
+        return (0, 0)
+
+    def tokens_processed(self) -> int | None:
+        """Tokens an LLM method consumed in training and scoring; ``None`` for non-LLM methods."""
+        return None
+
+
+def module_parameter_counts(module: torch.nn.Module) -> tuple[int, int]:
+    trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
+    return trainable, sum(p.numel() for p in module.parameters())
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A method name plus switched-off components and config overrides, e.g.
+    ``darec[-context_masking]`` or ``llm_trsr[summary=recurrent]``."""
+
+    base: str
+    disabled: frozenset[str] = frozenset()
+    overrides: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def name(self) -> str:
+        parts = [f"-{c}" for c in sorted(self.disabled)] + [f"{k}={v}" for k, v in self.overrides]
+        return f"{self.base}[{','.join(parts)}]" if parts else self.base
+
+
+_VARIANT = re.compile(r"^(?P<base>[A-Za-z0-9_.-]+)(\[(?P<body>[^\[\]]*)\])?$")
+
+
+def _literal(text: str) -> Any:
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(text.lower(), text)
+
+
+def parse_variant(spec: str) -> Variant:
+    match = _VARIANT.match(spec.strip())
+    if not match:
+        raise BenchmarkError(f"malformed method spec '{spec}'; expected name or name[-component,key=value]")
+    disabled, overrides = set(), []
+    for part in filter(None, (p.strip() for p in (match.group("body") or "").split(","))):
+        if part.startswith("-"):
+            disabled.add(part[1:])
+        elif "=" in part:
+            key, value = part.split("=", 1)
+            overrides.append((key.strip(), _literal(value.strip())))
+        else:
+            raise BenchmarkError(f"method spec '{spec}': '{part}' is neither -component nor key=value")
+    return Variant(match.group("base"), frozenset(disabled), tuple(sorted(overrides)))

@@ -1,0 +1,88 @@
+"""Profiles: one YAML file fixes datasets, seeds, candidate sizes, history length and budgets.
+
+Every method in a profile runs under the same budget, so the numbers in one leaderboard are
+comparable. Keys are validated strictly (see ``benchmark.schema``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmark.errors import BenchmarkError
+from benchmark.paths import PROFILES_DIR
+from benchmark.schema import build, read_yaml
+
+DEFAULT_PROFILE = "quick"
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Per-run limits, identical for every method of a profile.
+
+    ``wall_clock_s`` caps one fit (training plus its validation passes); a run that hits it keeps
+    its best validated state and is flagged on the leaderboard as budget-limited.
+    """
+
+    max_epochs: int
+    patience: int
+    wall_clock_s: float
+    eval_user_cap: int | None = None
+    tuning_trials: int = 0
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    description: str
+    datasets: tuple[str, ...]
+    methods: tuple[str, ...]
+    seeds: tuple[int, ...]
+    candidates: tuple[int, ...]
+    max_history: int
+    budget: Budget
+    user_cap: int | None = None
+    device: str = "cpu"
+    method_config: dict[str, Any] = field(default_factory=dict)
+
+    def digest(self) -> str:
+        """Hash of everything that changes a run's numbers (not the lists of what to run)."""
+        relevant = asdict(self)
+        for key in ("name", "description", "datasets", "methods", "seeds", "method_config"):
+            relevant.pop(key)
+        return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def available_profiles() -> list[str]:
+    return sorted(p.stem for p in PROFILES_DIR.glob("*.yaml"))
+
+
+def load_profile(name_or_path: str) -> Profile:
+    """Load a built-in profile by name, or any profile YAML by path."""
+    path = Path(name_or_path)
+    if path.suffix not in (".yaml", ".yml"):
+        path = PROFILES_DIR / f"{name_or_path}.yaml"
+        if not path.exists():
+            raise BenchmarkError(
+                f"unknown profile '{name_or_path}'; available: {', '.join(available_profiles())}"
+            )
+    profile = build(Profile, read_yaml(path), str(path))
+    _check(profile, str(path))
+    return profile
+
+
+def _check(profile: Profile, where: str) -> None:
+    if not profile.seeds:
+        raise BenchmarkError(f"{where}: 'seeds' must list at least one seed")
+    if any(n < 1 for n in profile.candidates):
+        raise BenchmarkError(f"{where}: 'candidates' must be positive negative counts, found {profile.candidates}")
+    if profile.max_history < 2:
+        raise BenchmarkError(f"{where}: 'max_history' must be >= 2, found {profile.max_history}")
+    if profile.device not in ("cpu", "cuda", "auto"):
+        raise BenchmarkError(f"{where}: 'device' must be cpu, cuda or auto, found '{profile.device}'")
+    b = profile.budget
+    if b.max_epochs < 1 or b.patience < 1 or b.wall_clock_s <= 0:
+        raise BenchmarkError(f"{where}: budget needs max_epochs >= 1, patience >= 1, wall_clock_s > 0")

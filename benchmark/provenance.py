@@ -1,0 +1,85 @@
+"""Provenance for result records: code version, package versions, hardware, peak memory."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+import threading
+from importlib.metadata import PackageNotFoundError, version
+
+import psutil
+import torch
+
+from benchmark.paths import REPO_ROOT
+
+PACKAGES = ("torch", "recbole", "numpy", "pandas", "scipy", "transformers", "peft")
+
+
+def code_version() -> dict[str, object]:
+    """Git sha of the checkout and whether it has uncommitted changes (``None`` outside git)."""
+    def git(*args: str) -> str | None:
+        try:
+            out = subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    sha = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {"git_sha": sha, "dirty": None if status is None else bool(status)}
+
+
+def package_versions() -> dict[str, str | None]:
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def hardware(device: torch.device) -> dict[str, object]:
+    info: dict[str, object] = {
+        "machine": platform.machine(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": psutil.cpu_count(logical=True),
+        "torch_threads": torch.get_num_threads(),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "device": str(device),
+    }
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+class PeakMemory:
+    """Peak resident memory of this process during a block (sampled at 20 Hz), plus the CUDA
+    allocator's peak when on a GPU. Sampling can miss spikes shorter than 50 ms."""
+
+    def __init__(self, device: torch.device, interval: float = 0.05):
+        self.device, self.interval = device, interval
+        self.peak_rss = 0
+        self._stop = threading.Event()
+
+    def _sample(self) -> None:
+        process = psutil.Process()
+        while not self._stop.is_set():
+            self.peak_rss = max(self.peak_rss, process.memory_info().rss)
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> "PeakMemory":
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak_rss = max(self.peak_rss, psutil.Process().memory_info().rss)
+
+    def as_dict(self) -> dict[str, float | None]:
+        gpu = torch.cuda.max_memory_allocated(self.device) / 2**20 if self.device.type == "cuda" else None
+        return {"peak_rss_mb": round(self.peak_rss / 2**20, 1), "peak_gpu_mb": gpu}

@@ -1,0 +1,248 @@
+"""Planning and executing runs: (method variant x dataset x seed) units, each fitted once and
+evaluated on every protocol it supports, with budgets from the profile and records written
+atomically at the end of the unit (an interrupted unit leaves nothing behind)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from benchmark.candidates import CandidateSet, candidate_set
+from benchmark.cards import DatasetCard, load_card
+from benchmark.errors import BenchmarkError
+from benchmark.evaluation import EvalTask, evaluate, protocol_name
+from benchmark.method import RunContext, ScoreFn
+from benchmark.metrics import PRIMARY_METRIC, summarize
+from benchmark.paths import cache_dir
+from benchmark.profiles import Profile
+from benchmark.provenance import PeakMemory, code_version, hardware, package_versions
+from benchmark.registry import Registry, ResolvedMethod
+from benchmark.results import ResultStore
+from benchmark.split import SplitData
+
+log = logging.getLogger(__name__)
+EVAL_USER_SEED = 0
+RECORD_SCHEMA = 1
+
+
+@dataclass(frozen=True)
+class RunUnit:
+    method: ResolvedMethod
+    card: DatasetCard
+    seed: int
+    config_hash: str
+    protocols: tuple[str, ...]
+    done: bool
+
+    @property
+    def label(self) -> str:
+        return f"{self.method.name} on {self.card.name} (seed {self.seed})"
+
+
+def unit_hash(profile: Profile, method: ResolvedMethod, card: DatasetCard, seed: int) -> str:
+    """Everything that determines a unit's numbers: method, config, data card, profile, seed."""
+    payload = {
+        "method": method.name,
+        "class": f"{method.cls.__module__}.{method.cls.__qualname__}",
+        "config": method.config,
+        "dataset": card.digest(),
+        "profile": profile.digest(),
+        "seed": seed,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def plan(
+    profile: Profile, registry: Registry, methods: list[str], datasets: list[str], seeds: list[int],
+    store: ResultStore, force: bool,
+) -> list[RunUnit]:
+    done = set() if force else store.completed_hashes()
+    cards = [load_card(d) for d in datasets]
+    units = []
+    for spec in methods:
+        resolved = registry.resolve(spec, profile.method_config)
+        protocols = (("full",) if resolved.cls.card.full_ranking else ()) + tuple(
+            protocol_name(n) for n in profile.candidates
+        )
+        for card in cards:
+            for seed in seeds:
+                h = unit_hash(profile, resolved, card, seed)
+                units.append(RunUnit(resolved, card, seed, h, protocols, h in done))
+    return units
+
+
+def estimate_seconds(unit: RunUnit, store: ResultStore, profile: Profile) -> tuple[float, bool]:
+    """(seconds, measured?) from earlier records of the same variant and dataset; otherwise the
+    wall-clock cap, which bounds training (evaluation comes on top)."""
+    times = [
+        r["timing"]["train_s"] + r["timing"]["eval_s"]
+        for r in store.latest()
+        if r["method"] == unit.method.name and r["dataset"] == unit.card.name and r["protocol"] == unit.protocols[0]
+    ]
+    if times:
+        return float(np.mean(times)), True
+    return profile.budget.wall_clock_s, False
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise BenchmarkError("device 'cuda' requested but torch sees no CUDA device")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+class Runner:
+    """Executes planned units; keeps loaded datasets and candidate sets in memory across units."""
+
+    def __init__(self, profile: Profile, store: ResultStore, device: torch.device, mirror: Path | None = None):
+        self.profile, self.store, self.device, self.mirror = profile, store, device, mirror
+        self._data: dict[str, SplitData] = {}
+        self._provenance = {"code": code_version(), "packages": package_versions(), "hardware": hardware(device)}
+
+    def data(self, card: DatasetCard) -> SplitData:
+        if card.name not in self._data:
+            from benchmark.loading import load_split
+
+            self._data[card.name] = load_split(card, self.profile.user_cap, self.mirror)
+        return self._data[card.name]
+
+    def eval_rows(self, data: SplitData) -> torch.Tensor:
+        """A fixed user subset (same for every method and seed) when the profile caps eval users."""
+        users = len(data.sequences)
+        cap = self.profile.budget.eval_user_cap
+        if cap is None or cap >= users:
+            return torch.arange(users)
+        generator = torch.Generator().manual_seed(EVAL_USER_SEED)
+        return torch.sort(torch.randperm(users, generator=generator)[:cap]).values
+
+    def candidates(self, data: SplitData, split: str, n: int, seed: int) -> CandidateSet:
+        targets = data.valid_targets if split == "valid" else data.test_targets
+        return candidate_set(
+            data.fingerprint, split, data.sequences, targets, data.n_items, n, seed, cache_dir() / data.dataset
+        )
+
+    def _validator(self, unit: RunUnit, data: SplitData, rows: torch.Tensor) -> Callable[[ScoreFn], float]:
+        view_history = data.train
+        task = EvalTask(users=data.users, history=view_history, targets=data.valid_targets, rows=rows)
+        valid_candidates = None
+        if not unit.method.cls.card.full_ranking:
+            valid_candidates = self.candidates(data, "valid", self.profile.candidates[0], unit.seed)
+
+        def validate(score: ScoreFn) -> float:
+            ranks = evaluate(score, task, data.n_items, self.profile.max_history, valid_candidates)
+            return summarize(ranks)[PRIMARY_METRIC]
+
+        return validate
+
+    def run_unit(self, unit: RunUnit) -> list[dict[str, Any]]:
+        data = self.data(unit.card)
+        rows = self.eval_rows(data)
+        seed_everything(unit.seed)
+        method = unit.method.instantiate()
+        ctx = RunContext(
+            seed=unit.seed,
+            budget=self.profile.budget,
+            max_history=self.profile.max_history,
+            device=self.device,
+            cache_dir=cache_dir(),
+            validate=self._validator(unit, data, rows),
+            deadline=time.monotonic() + self.profile.budget.wall_clock_s,
+        )
+        with PeakMemory(self.device) as memory:
+            started = time.perf_counter()
+            report = method.fit(data.train_view(), ctx)
+            train_s = time.perf_counter() - started
+            test = EvalTask(users=data.users, history=data.test_history(), targets=data.test_targets, rows=rows)
+            evaluations = []
+            for protocol in unit.protocols:
+                candidates = None
+                if protocol != "full":
+                    candidates = self.candidates(data, "test", int(protocol.split("-")[1]), unit.seed)
+                started = time.perf_counter()
+                ranks = evaluate(method.score, test, data.n_items, self.profile.max_history, candidates)
+                evaluations.append((protocol, candidates, ranks, time.perf_counter() - started))
+        trainable, total = method.parameter_counts()
+        records, per_user = [], {}
+        for protocol, candidates, ranks, eval_s in evaluations:
+            record_id = f"{unit.config_hash}-{protocol}"
+            per_user[record_id] = {"users": data.users[rows].numpy(), "ranks": ranks.numpy().astype(np.int32)}
+            records.append(
+                self._record(unit, data, protocol, candidates, ranks, record_id, report, train_s, eval_s,
+                             memory.as_dict(), trainable, total, method.tokens_processed())
+            )
+        self.store.write_unit(records, per_user)
+        return records
+
+    def _record(self, unit, data, protocol, candidates, ranks, record_id, report, train_s, eval_s, memory,
+                trainable, total, tokens) -> dict[str, Any]:
+        card = unit.method.cls.card
+        return {
+            "schema": RECORD_SCHEMA,
+            "record_id": record_id,
+            "config_hash": unit.config_hash,
+            "profile": self.profile.name,
+            "profile_digest": self.profile.digest(),
+            "method": unit.method.name,
+            "base_method": unit.method.variant.base,
+            "disabled_components": sorted(unit.method.variant.disabled),
+            "method_card": {
+                "title": card.title, "fidelity": card.fidelity, "paper": card.paper, "arxiv": card.arxiv,
+                "full_ranking": card.full_ranking, "components": list(card.components),
+            },
+            "config": unit.method.config,
+            "dataset": data.dataset,
+            "dataset_card_digest": unit.card.digest(),
+            "dataset_fingerprint": data.fingerprint,
+            "dataset_stats": {"users": len(data.sequences), "items": data.n_items - 1, "interactions": data.n_interactions},
+            "protocol": protocol,
+            "split": "leave-one-out",
+            "candidates": None if candidates is None else {
+                "n_negatives": candidates.n_negatives, "sha256": candidates.sha256, "file": candidates.path.name,
+            },
+            "seed": unit.seed,
+            "max_history": self.profile.max_history,
+            "budget": vars(self.profile.budget),
+            "metrics": summarize(ranks),
+            "n_eval_users": int(ranks.numel()),
+            "per_user_file": f"per_user/{record_id}.npz",
+            "training": vars(report),
+            "timing": {"train_s": round(train_s, 3), "eval_s": round(eval_s, 3)},
+            "memory": memory,
+            "parameters": {"trainable": trainable, "total": total},
+            "tokens_processed": tokens,
+            **self._provenance,
+            "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+
+    def run(self, units: list[RunUnit], progress: bool = True) -> int:
+        """Run every pending unit; returns how many ran."""
+        pending = [u for u in units if not u.done]
+        with tqdm(total=len(pending), desc="runs", unit="run", disable=not progress) as bar:
+            for unit in pending:
+                bar.set_postfix_str(unit.label)
+                records = self.run_unit(unit)
+                headline = records[0]
+                log.info(
+                    "%s: %s %s=%.4f (train %.1fs, %s)",
+                    unit.label, headline["protocol"], PRIMARY_METRIC, headline["metrics"][PRIMARY_METRIC],
+                    headline["timing"]["train_s"], headline["training"]["stopped_by"],
+                )
+                bar.update(1)
+        return len(pending)

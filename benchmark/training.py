@@ -1,0 +1,77 @@
+"""The one training loop used by every trainable method: seeded batches, early stopping on valid
+NDCG@10, and the profile's budget (max epochs, patience, wall clock).
+
+RecBole's Trainer is not used: it re-loads checkpoints with ``torch.load`` (broken on torch>=2.6)
+and resamples data in ways we do not control. Here the best state is kept in memory and restored.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from typing import Any, Callable, Iterable
+
+import torch
+from torch import Tensor, nn
+
+from benchmark.method import FitReport, RunContext, ScoreFn
+
+
+def train_with_early_stopping(
+    module: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    epoch_batches: Callable[[int], Iterable[Any]],
+    loss_fn: Callable[[Any], Tensor],
+    score_fn: ScoreFn,
+    ctx: RunContext,
+) -> FitReport:
+    """Train ``module`` epoch by epoch, validate after each, keep and restore the best state.
+
+    ``epoch_batches(epoch)`` must be deterministic given the epoch (seed it from ``ctx.seed``).
+    Hitting the wall clock mid-epoch stops training after a final validation; the report says so.
+    """
+    report = FitReport()
+    best_state: dict[str, Tensor] | None = None
+    best = -math.inf
+    started = time.monotonic()
+    stale = 0
+    for epoch in range(ctx.budget.max_epochs):
+        module.train()
+        epoch_start = time.monotonic()
+        out_of_time = False
+        for batch in epoch_batches(epoch):
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn(batch)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"training loss became {float(loss)} at epoch {epoch}")
+            loss.backward()
+            optimizer.step()
+            if time.monotonic() > ctx.deadline:
+                out_of_time = True
+                break
+        report.epoch_seconds.append(time.monotonic() - epoch_start)
+        module.eval()
+        valid = ctx.validate(score_fn)
+        report.epochs = epoch + 1
+        report.valid_curve.append(valid)
+        ctx.logger.debug("epoch %d: valid NDCG@10 %.4f (%.1fs)", epoch, valid, report.epoch_seconds[-1])
+        if valid > best:
+            best, stale = valid, 0
+            best_state = copy.deepcopy(module.state_dict())
+            report.best_epoch, report.best_valid = epoch, valid
+            report.seconds_to_best = time.monotonic() - started
+        else:
+            stale += 1
+        if out_of_time:
+            report.stopped_by = "wall_clock"
+            break
+        if stale >= ctx.budget.patience:
+            report.stopped_by = "patience"
+            break
+    else:
+        report.stopped_by = "max_epochs"
+    if best_state is not None:
+        module.load_state_dict(best_state)
+    module.eval()
+    return report

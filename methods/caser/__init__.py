@@ -1,0 +1,29 @@
+"""Caser as RecBole implements it; its window ``L`` is a model hyper-parameter (paper: L=5)."""
+
+from benchmark.method import MethodCard, RunContext
+from methods.recbole_zoo import RecBoleSequential, recbole_defaults
+
+
+class Caser(RecBoleSequential):
+    recbole_model = "Caser"
+    harness_keys = RecBoleSequential.harness_keys + ("window",)
+    card = MethodCard(
+        name="caser",
+        title="Convolutional Sequence Embedding Recommendation (RecBole model class)",
+        fidelity="library-model",
+        paper="Tang & Wang, WSDM 2018",
+        arxiv="1809.07426",
+        authors="Jiaxi Tang, Ke Wang",
+        year=2018,
+        defaults=recbole_defaults(
+            embedding_size=64, dropout_prob=0.4, reg_weight=1e-4, nv=4, nh=8, loss_type="CE", window=5
+        ),
+        deviations=(
+            "RecBole's variant: full-softmax CE on prefix-augmented samples (the paper uses BCE with "
+            "sampled negatives and T target items).",
+            "The convolution window is min(window, profile max_history) most recent items.",
+        ),
+    )
+
+    def sequence_length(self, ctx: RunContext) -> int:
+        return min(int(self.config["window"]), ctx.max_history)
