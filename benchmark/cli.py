@@ -145,7 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="fit and evaluate methods; append records; render the leaderboard")
     run.add_argument("--all", action="store_true", help="every method of the profile, with all ablation variants (the default)")
     run.add_argument("--methods", help="comma-separated method specs, e.g. sasrec-ce,darec[-context_masking]")
-    run.add_argument("--datasets", help="comma-separated dataset names or paths (default: the profile's)")
+    run.add_argument("--datasets", "--dataset", dest="datasets",
+                     help="comma-separated dataset names, or paths to your own data (a folder of RecBole atomic files, or a 'user item' per-line file); default: the profile's")
     run.add_argument("--profile", default=DEFAULT_PROFILE, help=f"profile name or YAML path (default: {DEFAULT_PROFILE})")
     run.add_argument("--seeds", help="comma-separated seeds (default: the profile's)")
     run.add_argument("--dry-run", action="store_true", help="print the plan and estimate, run nothing")

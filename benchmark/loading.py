@@ -83,7 +83,16 @@ def _recbole_dataset(card: DatasetCard, data_path: Path):
         try:
             return create_dataset(recbole)
         except Exception as exc:  # RecBole reports malformed data as assorted exceptions
+            if "feat is empty" in str(exc):
+                raise _empty_after_filtering(card) from None
             raise BenchmarkError(f"dataset '{card.name}': RecBole could not load {data_path}: {exc}") from None
+
+
+def _empty_after_filtering(card: DatasetCard) -> BenchmarkError:
+    return BenchmarkError(
+        f"dataset '{card.name}': no interactions left after filtering "
+        f"(user_min={max(card.filtering.user_min, MIN_USER_INTERACTIONS)}, item_min={card.filtering.item_min})"
+    )
 
 
 def _item_text(card: DatasetCard, dataset, n_items: int) -> tuple[str, ...]:
@@ -127,10 +136,7 @@ def load_split(dataset: str | DatasetCard, user_cap: int | None = None, mirror: 
     uids = np.asarray(ds.inter_feat[fields.user])
     iids = np.asarray(ds.inter_feat[fields.item])
     if uids.size == 0:
-        raise BenchmarkError(
-            f"dataset '{card.name}': no interactions left after filtering "
-            f"(user_min={max(card.filtering.user_min, MIN_USER_INTERACTIONS)}, item_min={card.filtering.item_min})"
-        )
+        raise _empty_after_filtering(card)
     times = np.asarray(ds.inter_feat[fields.time]) if fields.time else np.zeros(uids.size)
     order = np.lexsort((np.arange(uids.size), times, uids))
     uids, iids = uids[order], iids[order]

@@ -1,0 +1,96 @@
+"""The CLI end to end, as a user runs it (real subprocesses on the ci profile)."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from benchmark.paths import REPO_ROOT
+from tests.conftest import write_atomic
+
+
+def cli(*args, env_extra=None, timeout=900):
+    import os
+
+    env = {**os.environ, **(env_extra or {})}
+    out = subprocess.run([sys.executable, "-m", "benchmark", *args], cwd=REPO_ROOT, capture_output=True,
+                         text=True, timeout=timeout, env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out.stdout
+
+
+def records(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@pytest.mark.parametrize("command", [[], ["run"], ["list"], ["datasets"], ["leaderboard"]])
+def test_help_everywhere(command):
+    assert "usage:" in cli(*command, "--help")
+
+
+def test_list_shows_methods_datasets_profiles():
+    out = cli("list")
+    for word in ("sasrec-ce", "bert4rec", "library-model", "ml-100k", "lastfm", "games-6k", "beauty", "ci", "quick"):
+        assert word in out
+
+
+def test_run_skip_force_and_leaderboard(tmp_path):
+    results = tmp_path / "results"
+    args = ("run", "--methods", "pop,sasrec-ce", "--profile", "ci", "--seeds", "0", "--results", str(results), "--no-progress")
+    out = cli(*args)
+    assert "Plan: profile 'ci', 2 runs (0 already done" in out and "Estimated time" in out
+    board = results / "ci" / "README.md"
+    assert f"Leaderboard: {board}" in out
+    text = board.read_text()
+    assert "`sasrec-ce`" in text and "`pop`" in text and "1 target + 99 sampled negatives" in text
+    first = records(results / "ci" / "records.jsonl")
+    assert len(first) == 6
+    record = first[0]
+    for key in ("config_hash", "dataset_fingerprint", "code", "packages", "hardware", "memory", "parameters", "timing", "training", "budget"):
+        assert key in record
+    # same config hash: skipped
+    assert "2 already done" in cli(*args)
+    assert len(records(results / "ci" / "records.jsonl")) == 6
+    # --force re-runs and reproduces the numbers exactly
+    cli(*args, "--force")
+    again = records(results / "ci" / "records.jsonl")
+    assert len(again) == 12
+    for old, new in zip(again[:6], again[6:]):
+        assert old["record_id"] == new["record_id"] and old["metrics"] == new["metrics"]
+    assert "Leaderboard:" in cli("leaderboard", "--profile", "ci", "--results", str(results))
+    csv_text = (results / "ci" / "leaderboard.csv").read_text()
+    assert csv_text.startswith("dataset,protocol,method,metric,mean")
+
+
+def test_dry_run_runs_nothing(tmp_path):
+    out = cli("run", "--all", "--profile", "ci", "--dry-run", "--results", str(tmp_path))
+    assert "sasrec on ml-100k (seed 0)" in out and "Estimated time" in out
+    assert not (tmp_path / "ci").exists()
+
+
+def test_issue_example_two_datasets_two_seeds(tmp_path, mirror):
+    out = cli("run", "--methods", "sasrec-ce,gru4rec", "--datasets", "ml-100k,lastfm", "--profile", "ci",
+              "--seeds", "0,1", "--results", str(tmp_path), "--mirror", str(mirror), "--no-progress")
+    assert "8 runs" in out
+    text = (tmp_path / "ci" / "README.md").read_text()
+    assert "## lastfm: full ranking" in text and "## ml-100k: full ranking" in text
+    assert "0,1" in text  # both seeds aggregated
+
+
+def test_datasets_command_reports_stats(mirror):
+    out = cli("datasets", "--datasets", "ml-100k,lastfm", "--mirror", str(mirror))
+    assert "943" in out and "1362" in out and "movie_title" in out
+
+
+def test_user_folder_and_plain_file(tmp_path):
+    rows = [(f"u{u}", f"i{(u * 7 + t) % 40}", t) for u in range(30) for t in range(12)]
+    folder = write_atomic(tmp_path / "mydata", "mydata", rows,
+                          items=[(f"i{k}", f"Item number {k}") for k in range(40)])
+    plain = tmp_path / "pairs.txt"
+    plain.write_text("".join(f"{u} {i}\n" for u, i, _ in rows))
+    out = cli("run", "--methods", "pop,sasrec-ce", "--dataset", f"{folder},{plain}", "--profile", "ci",
+              "--seeds", "0", "--results", str(tmp_path / "res"), "--no-progress")
+    text = (tmp_path / "res" / "ci" / "README.md").read_text()
+    assert "## mydata: full ranking" in text and "## pairs: full ranking" in text
+    assert "Ran 4 runs" in out

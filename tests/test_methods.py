@@ -1,0 +1,107 @@
+"""Every built-in method trains and scores under the harness; seeds make runs repeatable; every
+method sees the same data and candidates; a plugin registers through the entry-point group."""
+
+import dataclasses
+from importlib.metadata import EntryPoint
+
+import pytest
+import torch
+
+from benchmark import registry as registry_module
+from benchmark.profiles import load_profile
+from benchmark.registry import Registry
+from benchmark.results import ResultStore
+from benchmark.runner import Runner, plan
+from methods import BUILTIN_METHODS
+from tests import plugin_method
+
+
+@pytest.fixture(scope="module")
+def tiny_profile():
+    profile = load_profile("ci")
+    return dataclasses.replace(
+        profile, user_cap=80, max_history=10,
+        budget=dataclasses.replace(profile.budget, max_epochs=1, wall_clock_s=60),
+    )
+
+
+def run(profile, methods, tmp_path, seeds=(0,), registry=None, force=False):
+    registry = registry or Registry(BUILTIN_METHODS)
+    store = ResultStore(tmp_path / profile.name)
+    units = plan(profile, registry, list(methods), ["ml-100k"], list(seeds), store, force)
+    Runner(profile, store, torch.device("cpu")).run(units, progress=False)
+    return store
+
+
+@pytest.mark.parametrize("method", sorted(BUILTIN_METHODS))
+def test_builtin_method_trains_and_beats_nothing_silently(method, tiny_profile, tmp_path):
+    store = run(tiny_profile, [method], tmp_path)
+    records = store.latest()
+    assert sorted(r["protocol"] for r in records) == ["cand-19", "cand-99", "full"]
+    for record in records:
+        assert record["n_eval_users"] == 80
+        assert 0.0 <= record["metrics"]["NDCG@10"] <= 1.0
+        ranks = store.load_per_user(record)["ranks"]
+        assert ranks.shape == (80,)
+    if method != "pop":
+        assert records[0]["parameters"]["trainable"] > 0
+        assert records[0]["training"]["epochs"] == 1
+
+
+def test_fixed_seed_repeats_exactly_and_seeds_differ(tiny_profile, tmp_path):
+    first = run(tiny_profile, ["sasrec-ce"], tmp_path / "a", seeds=(0, 1))
+    second = run(tiny_profile, ["sasrec-ce"], tmp_path / "b", seeds=(0,))
+    a = {(r["seed"], r["protocol"]): r for r in first.latest()}
+    b = {(r["seed"], r["protocol"]): r for r in second.latest()}
+    for protocol in ("full", "cand-19"):
+        assert a[(0, protocol)]["metrics"] == b[(0, protocol)]["metrics"]
+        assert (first.load_per_user(a[(0, protocol)])["ranks"] == second.load_per_user(b[(0, protocol)])["ranks"]).all()
+    assert a[(0, "full")]["metrics"] != a[(1, "full")]["metrics"]
+
+
+def test_plugin_entry_point_and_identical_inputs(tiny_profile, tmp_path, monkeypatch):
+    entry = EntryPoint(name="spy", value="tests.plugin_method:Spy", group=registry_module.ENTRY_POINT_GROUP)
+    monkeypatch.setattr(registry_module, "entry_points", lambda group: [entry] if group == entry.group else [])
+    registry = Registry(BUILTIN_METHODS)
+    assert "spy" in registry.names()
+    plugin_method.SEEN.clear()
+    store = run(tiny_profile, ["spy", "spy[label=b]", "pop"], tmp_path, registry=registry)
+    first, second = plugin_method.SEEN
+    assert first["type"] == "TrainView" and not any("test" in a for a in first["attributes"])
+    assert first["view"] == second["view"]
+    assert first["candidates"] == second["candidates"]  # same candidate files for every method
+    records = store.latest()
+    assert len({r["dataset_fingerprint"] for r in records}) == 1
+    for protocol in ("cand-19", "cand-99"):
+        assert len({r["candidates"]["sha256"] for r in records if r["protocol"] == protocol}) == 1
+    assert not any(r["method"].startswith("spy") and r["protocol"] == "full" for r in records)
+
+
+def test_ablation_variant_changes_the_computation(tiny_profile, tmp_path, monkeypatch):
+    entry = EntryPoint(name="spy", value="tests.plugin_method:Spy", group=registry_module.ENTRY_POINT_GROUP)
+    monkeypatch.setattr(registry_module, "entry_points", lambda group: [entry] if group == entry.group else [])
+    registry = Registry(BUILTIN_METHODS)
+    assert registry.ablation_variants("spy") == ["spy", "spy[-item_bias]"]
+    store = run(tiny_profile, registry.ablation_variants("spy"), tmp_path, registry=registry)
+    by_method = {(r["method"], r["protocol"]): r["metrics"] for r in store.latest()}
+    assert by_method[("spy", "cand-19")] != by_method[("spy[-item_bias]", "cand-19")]
+    assert len({r["config_hash"] for r in store.latest()}) == 2
+
+
+def test_interrupted_unit_leaves_no_record(tiny_profile, tmp_path, monkeypatch):
+    store = ResultStore(tmp_path / "ci")
+    units = plan(tiny_profile, Registry(BUILTIN_METHODS), ["pop"], ["ml-100k"], [0], store, False)
+    calls = {"n": 0}
+    original = Runner.candidates
+
+    def interrupt_later(self, *args):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return original(self, *args)
+
+    monkeypatch.setattr(Runner, "candidates", interrupt_later)
+    with pytest.raises(KeyboardInterrupt):
+        Runner(tiny_profile, store, torch.device("cpu")).run(units, progress=False)
+    assert not store.records_path.exists()
+    assert not list((tmp_path / "ci").rglob("*.npz"))
