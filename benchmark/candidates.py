@@ -70,7 +70,8 @@ def sample_candidates(
         if int(available.min()) < n:
             bad = start + int(torch.argmin(available))
             raise BenchmarkError(
-                f"user row {bad} has only {int(available.min())} never-interacted items; cannot sample {n} negatives"
+                f"user row {bad} has only {int(available.min())} never-interacted items; cannot sample {n} "
+                f"negatives for the cand-{n} protocol (use a profile with smaller 'candidates')"
             )
         negatives[start:stop] = torch.topk(keys, n, dim=1, largest=False).indices
     rows = torch.cat([targets.unsqueeze(1), negatives], dim=1)
@@ -109,7 +110,10 @@ def candidate_set(
         if _content_hash(items, positions) != recorded:
             raise BenchmarkError(f"candidate file {path} does not match its recorded sha256; delete it to redraw")
         return CandidateSet(torch.from_numpy(items), torch.from_numpy(positions), recorded, path)
-    items_t, positions_t = sample_candidates(sequences, targets, n_items, n, _derived_seed(fingerprint, split, n, seed))
+    try:
+        items_t, positions_t = sample_candidates(sequences, targets, n_items, n, _derived_seed(fingerprint, split, n, seed))
+    except BenchmarkError as exc:
+        raise BenchmarkError(f"dataset {cache.name}: {exc}") from None
     items, positions = items_t.numpy(), positions_t.numpy()
     sha256 = _content_hash(items, positions)
     _write_atomic(path, items, positions, sha256)

@@ -84,9 +84,9 @@ def test_datasets_command_reports_stats(mirror):
 
 
 def test_user_folder_and_plain_file(tmp_path):
-    rows = [(f"u{u}", f"i{(u * 7 + t) % 40}", t) for u in range(30) for t in range(12)]
+    rows = [(f"u{u}", f"i{(u * 7 + t) % 150}", t) for u in range(30) for t in range(12)]
     folder = write_atomic(tmp_path / "mydata", "mydata", rows,
-                          items=[(f"i{k}", f"Item number {k}") for k in range(40)])
+                          items=[(f"i{k}", f"Item number {k}") for k in range(150)])
     plain = tmp_path / "pairs.txt"
     plain.write_text("".join(f"{u} {i}\n" for u, i, _ in rows))
     out = cli("run", "--methods", "pop,sasrec-ce", "--dataset", f"{folder},{plain}", "--profile", "ci",
@@ -94,3 +94,15 @@ def test_user_folder_and_plain_file(tmp_path):
     text = (tmp_path / "res" / "ci" / "README.md").read_text()
     assert "## mydata: full ranking" in text and "## pairs: full ranking" in text
     assert "Ran 4 runs" in out
+
+
+def test_too_small_catalogue_for_candidates_is_a_clear_error(tmp_path):
+    import subprocess
+
+    rows = [(f"u{u}", f"i{(u + t) % 30}", t) for u in range(20) for t in range(10)]
+    folder = write_atomic(tmp_path / "small", "small", rows)
+    out = subprocess.run([sys.executable, "-m", "benchmark", "run", "--methods", "pop", "--dataset", str(folder),
+                          "--profile", "ci", "--results", str(tmp_path / "res"), "--no-progress"],
+                         cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 2
+    assert "dataset small: user row" in out.stderr and "cannot sample 99 negatives for the cand-99 protocol" in out.stderr
