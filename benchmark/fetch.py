@@ -57,7 +57,11 @@ def _download(spec: SourceFile, card: DatasetCard, raw_dir: Path) -> Path:
             f"cannot download {spec.url} for dataset '{card.name}' ({exc}); "
             "on an offline machine pass --mirror DIR or set BENCHMARK_DATA_MIRROR"
         ) from None
-    _verify(partial, spec, card)
+    try:
+        _verify(partial, spec, card)
+    except BenchmarkError:
+        partial.unlink(missing_ok=True)
+        raise
     partial.replace(target)
     return target
 

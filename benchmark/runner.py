@@ -16,6 +16,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from benchmark.candidates import CandidateSet, candidate_set
 from benchmark.cards import DatasetCard, load_card
@@ -82,15 +83,15 @@ def plan(
 
 
 def estimate_seconds(unit: RunUnit, store: ResultStore, profile: Profile) -> tuple[float, bool]:
-    """(seconds, measured?) from earlier records of the same variant and dataset; otherwise the
-    wall-clock cap, which bounds training (evaluation comes on top)."""
-    times = [
-        r["timing"]["train_s"] + r["timing"]["eval_s"]
-        for r in store.latest()
-        if r["method"] == unit.method.name and r["dataset"] == unit.card.name and r["protocol"] == unit.protocols[0]
-    ]
-    if times:
-        return float(np.mean(times)), True
+    """(seconds, measured?) from earlier runs of the same variant on the same dataset (training
+    plus every protocol's evaluation); otherwise the wall-clock cap, which bounds training only."""
+    per_run: dict[str, float] = {}
+    for r in store.latest():
+        if r["method"] == unit.method.name and r["dataset"] == unit.card.name:
+            per_run.setdefault(r["config_hash"], r["timing"]["train_s"])
+            per_run[r["config_hash"]] += r["timing"]["eval_s"]
+    if per_run:
+        return float(np.mean(list(per_run.values()))), True
     return profile.budget.wall_clock_s, False
 
 
@@ -234,7 +235,7 @@ class Runner:
     def run(self, units: list[RunUnit], progress: bool = True) -> int:
         """Run every pending unit; returns how many ran."""
         pending = [u for u in units if not u.done]
-        with tqdm(total=len(pending), desc="runs", unit="run", disable=not progress) as bar:
+        with logging_redirect_tqdm(), tqdm(total=len(pending), desc="runs", unit="run", disable=not progress) as bar:
             for unit in pending:
                 bar.set_postfix_str(unit.label)
                 records = self.run_unit(unit)
