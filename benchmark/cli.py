@@ -66,7 +66,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     datasets = _csv(args.datasets) or list(profile.datasets)
     seeds = _seeds(args.seeds) or list(profile.seeds)
     store = _store(args, profile.name)
-    units = plan(profile, registry, methods, datasets, seeds, store, args.force)
+    units = plan(profile, registry, methods, datasets, seeds, store, args.force, seeds_given=bool(args.seeds))
     pending = [u for u in units if not u.done]
     estimates = [estimate_seconds(u, store, profile) for u in pending]
     measured = sum(1 for _, m in estimates if m)

@@ -18,6 +18,7 @@ import numpy as np
 from scipy import stats
 
 from benchmark.metrics import METRICS, PRIMARY_METRIC
+from benchmark.ablation import render_ablations
 from benchmark.results import ResultStore
 
 PROTOCOL_TITLES = {"full": "full ranking (all items, history masked)"}
@@ -40,9 +41,12 @@ def mean_ci(values: list[float]) -> tuple[float, float | None]:
 
 
 def _group(records: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, list[dict[str, Any]]]]:
+    """Main-board records by (dataset, protocol) and method; ablation variants are left out here
+    and shown in their method's ablation table instead."""
     tables: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
     for record in records:
-        tables[(record["dataset"], record["protocol"])][record["method"]].append(record)
+        if not record.get("disabled_components"):
+            tables[(record["dataset"], record["protocol"])][record["method"]].append(record)
     return tables
 
 
@@ -133,6 +137,9 @@ def render(store: ResultStore, profile: str) -> Path:
                     "mean": f"{mean:.6f}", "ci95_half_width": "" if half is None else f"{half:.6f}",
                     "n_seeds": len(row["seeds"]), "n_users": row["users"], "train_s": f"{row['train_s']:.2f}",
                 })
+    ablation_lines, ablation_csv = render_ablations(store, records)
+    lines += ablation_lines
+    csv_rows += ablation_csv
     store.root.mkdir(parents=True, exist_ok=True)
     markdown = store.root / "README.md"
     markdown.write_text("\n".join(lines) + "\n", encoding="utf-8")

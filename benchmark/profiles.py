@@ -47,11 +47,14 @@ class Profile:
     user_cap: int | None = None
     device: str = "cpu"
     method_config: dict[str, Any] = field(default_factory=dict)
+    # Seeds for ablation variants (``name[-component]``); None = all seeds. A smaller set keeps a
+    # CPU profile within its time target; ablation tables then compare on the shared seeds only.
+    ablation_seeds: tuple[int, ...] | None = None
 
     def digest(self) -> str:
         """Hash of everything that changes a run's numbers (not the lists of what to run)."""
         relevant = asdict(self)
-        for key in ("name", "description", "datasets", "methods", "seeds", "method_config"):
+        for key in ("name", "description", "datasets", "methods", "seeds", "method_config", "ablation_seeds"):
             relevant.pop(key)
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -77,6 +80,8 @@ def load_profile(name_or_path: str) -> Profile:
 def _check(profile: Profile, where: str) -> None:
     if not profile.seeds:
         raise BenchmarkError(f"{where}: 'seeds' must list at least one seed")
+    if profile.ablation_seeds is not None and not set(profile.ablation_seeds) <= set(profile.seeds):
+        raise BenchmarkError(f"{where}: 'ablation_seeds' {list(profile.ablation_seeds)} must be a subset of 'seeds' {list(profile.seeds)}")
     if any(n < 1 for n in profile.candidates):
         raise BenchmarkError(f"{where}: 'candidates' must be positive negative counts, found {profile.candidates}")
     if profile.max_history < 2:

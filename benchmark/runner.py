@@ -21,7 +21,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from benchmark.candidates import CandidateSet, candidate_set
 from benchmark.cards import DatasetCard, load_card
 from benchmark.errors import BenchmarkError
-from benchmark.evaluation import EvalTask, evaluate, protocol_name
+from benchmark.evaluation import EvalTask, evaluate, evaluate_protocols, protocol_name
 from benchmark.method import RunContext, ScoreFn
 from benchmark.metrics import PRIMARY_METRIC, summarize
 from benchmark.paths import cache_dir
@@ -65,8 +65,10 @@ def unit_hash(profile: Profile, method: ResolvedMethod, card: DatasetCard, seed:
 
 def plan(
     profile: Profile, registry: Registry, methods: list[str], datasets: list[str], seeds: list[int],
-    store: ResultStore, force: bool,
+    store: ResultStore, force: bool, seeds_given: bool = False,
 ) -> list[RunUnit]:
+    """Units for every (method spec, dataset, seed). Ablation variants use the profile's
+    ``ablation_seeds`` unless seeds were given explicitly."""
     done = set() if force else store.completed_hashes()
     cards = [load_card(d) for d in datasets]
     units = []
@@ -75,8 +77,11 @@ def plan(
         protocols = (("full",) if resolved.cls.card.full_ranking else ()) + tuple(
             protocol_name(n) for n in profile.candidates
         )
+        unit_seeds = seeds
+        if resolved.variant.disabled and profile.ablation_seeds is not None and not seeds_given:
+            unit_seeds = [s for s in seeds if s in profile.ablation_seeds]
         for card in cards:
-            for seed in seeds:
+            for seed in unit_seeds:
                 h = unit_hash(profile, resolved, card, seed)
                 units.append(RunUnit(resolved, card, seed, h, protocols, h in done))
     return units
@@ -171,14 +176,14 @@ class Runner:
             report = method.fit(data.train_view(), ctx)
             train_s = time.perf_counter() - started
             test = EvalTask(users=data.users, history=data.test_history(), targets=data.test_targets, rows=rows)
-            evaluations = []
-            for protocol in unit.protocols:
-                candidates = None
-                if protocol != "full":
-                    candidates = self.candidates(data, "test", int(protocol.split("-")[1]), unit.seed)
-                started = time.perf_counter()
-                ranks = evaluate(method.score, test, data.n_items, self.profile.max_history, candidates)
-                evaluations.append((protocol, candidates, ranks, time.perf_counter() - started))
+            protocols = {
+                p: None if p == "full" else self.candidates(data, "test", int(p.split("-")[1]), unit.seed)
+                for p in unit.protocols
+            }
+            ranks, seconds = evaluate_protocols(
+                method.score, test, data.n_items, self.profile.max_history, protocols, unit.method.cls.card.full_ranking
+            )
+            evaluations = [(p, protocols[p], ranks[p], seconds[p]) for p in unit.protocols]
         trainable, total = method.parameter_counts()
         records, per_user = [], {}
         for protocol, candidates, ranks, eval_s in evaluations:

@@ -7,7 +7,6 @@ and resamples data in ways we do not control. Here the best state is kept in mem
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 from typing import Any, Callable, Iterable
@@ -58,7 +57,7 @@ def train_with_early_stopping(
         ctx.logger.debug("epoch %d: valid NDCG@10 %.4f (%.1fs)", epoch, valid, report.epoch_seconds[-1])
         if valid > best:
             best, stale = valid, 0
-            best_state = copy.deepcopy(module.state_dict())
+            best_state = _changeable_state(module)
             report.best_epoch, report.best_valid = epoch, valid
             report.seconds_to_best = time.monotonic() - started
         else:
@@ -72,6 +71,13 @@ def train_with_early_stopping(
     else:
         report.stopped_by = "max_epochs"
     if best_state is not None:
-        module.load_state_dict(best_state)
+        module.load_state_dict(best_state, strict=False)
     module.eval()
     return report
+
+
+def _changeable_state(module: nn.Module) -> dict[str, Tensor]:
+    """A copy of the trainable parameters and the buffers: frozen weights (an LLM backbone) cannot
+    change, so copying them at every improvement would only cost memory and time."""
+    frozen = {name for name, p in module.named_parameters() if not p.requires_grad}
+    return {name: value.detach().clone() for name, value in module.state_dict().items() if name not in frozen}

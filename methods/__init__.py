@@ -11,4 +11,6 @@ BUILTIN_METHODS: dict[str, str] = {
     "gru4rec": "methods.gru4rec:GRU4Rec",
     "bert4rec": "methods.bert4rec:BERT4Rec",
     "caser": "methods.caser:Caser",
+    "darec": "methods.darec:DARec",
+    "mixrec": "methods.mixrec:MixRec",
 }

@@ -11,7 +11,7 @@ from torch import Tensor
 from benchmark.method import FitReport, Method, MethodCard, RunContext, ScoreBatch, module_parameter_counts
 from benchmark.split import TrainView
 from benchmark.training import train_with_early_stopping
-from methods.sasrec_ce.model import SASRecNet
+from methods.sasrec_net import SASRecNet
 from methods.sequential_data import most_recent, shuffled_batches, window_batch, window_bounds
 
 ARCHITECTURE_KEYS = (

@@ -1,4 +1,5 @@
-"""A SASRec network with the same architecture as RecBole's (post-LN transformer blocks, learned
+"""A SASRec network (shared building block: `sasrec-ce` and the LLM methods' collaborative model use it)
+with the same architecture as RecBole's (post-LN transformer blocks, learned
 positions, shared input/output item embeddings), returning hidden states at every position so
 the loss can be taken everywhere. Attention uses ``scaled_dot_product_attention``."""
 

@@ -1,0 +1,108 @@
+"""Ablation tables: each method's full model against every variant with one component off.
+
+Comparisons are paired: only seeds that both the full model and the variant ran are used (a
+profile may run ablations on fewer seeds), and the per-user NDCG@10 differences on those seeds
+get a Wilcoxon signed-rank test, so a reader can tell a real effect from seed noise.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from benchmark.results import ResultStore
+
+ABLATION_METRICS = ("NDCG@10", "HR@10")
+
+
+def headline_protocol(records: list[dict[str, Any]]) -> str:
+    """Full ranking where the method supports it, else its smallest candidate board."""
+    protocols = {r["protocol"] for r in records}
+    if "full" in protocols:
+        return "full"
+    return min(protocols, key=lambda p: int(p.split("-")[1]))
+
+
+def per_user_ndcg10(store: ResultStore, record: dict[str, Any]) -> dict[int, float]:
+    with np.load(store.root / record["per_user_file"]) as data:
+        users, ranks = data["users"], data["ranks"]
+    gains = np.where(ranks < 10, 1.0 / np.log2(ranks + 2.0), 0.0)
+    return dict(zip(users.tolist(), gains.tolist()))
+
+
+def _mean_ci(values: list[float]) -> str:
+    array = np.asarray(values, dtype=np.float64)
+    if array.size < 2:
+        return f"{array.mean():+.4f}"
+    half = stats.t.ppf(0.975, array.size - 1) * array.std(ddof=1) / math.sqrt(array.size)
+    return f"{array.mean():+.4f} ± {half:.4f}"
+
+
+def _wilcoxon(store: ResultStore, full: dict[int, dict], variant: dict[int, dict], seeds: list[int]) -> str:
+    differences = []
+    for seed in seeds:
+        a, b = per_user_ndcg10(store, full[seed]), per_user_ndcg10(store, variant[seed])
+        differences += [b[u] - a[u] for u in a.keys() & b.keys()]
+    differences = np.asarray(differences)
+    if differences.size == 0 or not np.any(differences):
+        return "n/a (no differences)"
+    return f"{stats.wilcoxon(differences).pvalue:.3g}"
+
+
+def render_ablations(store: ResultStore, records: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
+    """Markdown lines and CSV rows for every (dataset, method) that has ablation variants."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for r in records:
+        groups[(r["dataset"], r["base_method"])].append(r)
+    lines: list[str] = []
+    csv_rows: list[dict[str, Any]] = []
+    for (dataset, base), group in sorted(groups.items()):
+        if not any(r.get("disabled_components") for r in group):
+            continue
+        protocol = headline_protocol(group)
+        full = {r["seed"]: r for r in group if r["protocol"] == protocol and r["method"] == base}
+        variants: dict[str, dict[int, dict]] = defaultdict(dict)
+        for r in group:
+            if r["protocol"] == protocol and r.get("disabled_components"):
+                variants[r["method"]][r["seed"]] = r
+        lines += ["", f"## Ablation: `{base}` on {dataset} ({protocol})", ""]
+        if not full:
+            lines.append(f"The full model `{base}` has no {protocol} records yet; nothing to compare against.")
+            continue
+        lines += [
+            "Each row switches one component off. Δ is the variant minus the full model on the seeds both ran "
+            "(paired); p is a Wilcoxon signed-rank test on per-user NDCG@10 differences over those seeds.",
+            "",
+            "| variant | seeds | " + " | ".join(ABLATION_METRICS) + " | Δ NDCG@10 | p (per-user) | train s | notes |",
+            "|---|---|" + "---|" * len(ABLATION_METRICS) + "---|---|---|---|",
+        ]
+        rows = [(base, full)] + sorted(variants.items())
+        for name, by_seed in rows:
+            seeds = sorted(by_seed.keys() & full.keys())
+            cells = [f"`{name}`", ",".join(map(str, sorted(by_seed)))]
+            for metric in ABLATION_METRICS:
+                cells.append(_mean_ci([by_seed[s]["metrics"][metric] for s in sorted(by_seed)]).lstrip("+"))
+            if name == base:
+                cells += ["–", "–"]
+            elif seeds:
+                deltas = [by_seed[s]["metrics"]["NDCG@10"] - full[s]["metrics"]["NDCG@10"] for s in seeds]
+                cells += [_mean_ci(deltas), _wilcoxon(store, full, by_seed, seeds)]
+            else:
+                cells += ["no shared seed", "–"]
+            limited = sum(r["training"]["stopped_by"] == "wall_clock" for r in by_seed.values())
+            cells += [f"{np.mean([r['timing']['train_s'] for r in by_seed.values()]):.1f}",
+                      f"hit wall-clock budget in {limited}/{len(by_seed)} seeds" if limited else ""]
+            lines.append("| " + " | ".join(cells) + " |")
+            for metric in ABLATION_METRICS:
+                values = [by_seed[s]["metrics"][metric] for s in sorted(by_seed)]
+                csv_rows.append({
+                    "dataset": dataset, "protocol": protocol, "method": name, "metric": metric,
+                    "mean": f"{np.mean(values):.6f}", "ci95_half_width": "", "n_seeds": len(values),
+                    "n_users": next(iter(by_seed.values()))["n_eval_users"],
+                    "train_s": f"{np.mean([r['timing']['train_s'] for r in by_seed.values()]):.2f}",
+                })
+    return lines, csv_rows

@@ -1,0 +1,38 @@
+"""DARec: the shared item-level LLM recommender with a per-layer adapter architecture chosen by
+Bayesian optimisation (``dynamic_adaption``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from benchmark.method import MethodCard
+from methods.llm.adapters import LoraArch
+from methods.llm.itemrec import LLM_DEFAULTS, SHARED_DECISIONS, Arch, FitSession, LLMItemRecMethod
+from methods.llm.search import propose_lora, tpe_search
+
+
+class DARec(LLMItemRecMethod):
+    card = MethodCard(
+        name="darec",
+        title="DARec: dynamic adaption of LLMs for sequential recommendation",
+        fidelity="reconstructed-from-abstract",
+        paper="Large Language Models for Sequential Recommendation with Dynamic Adaption (arXiv 2408.07427 v2)",
+        arxiv="2408.07427",
+        year=2024,
+        components=("context_masking", "collab_injection", "dynamic_adaption"),
+        defaults=dict(LLM_DEFAULTS),
+        deviations=SHARED_DECISIONS + (
+            "dynamic_adaption: optuna TPE over, per layer, LoRA rank in {0 (none), 4, 8, 16} and targets in "
+            "{q/v, all attention + MLP projections}; alpha = 2 x rank. Off: LoRA r=8 on q/v in every layer.",
+        ),
+    )
+
+    def choose_adapter(self, fit: FitSession) -> tuple[Arch, dict[str, Any]]:
+        if not self.enabled("dynamic_adaption"):
+            return LoraArch.uniform(fit.n_layers), {"kind": "none (uniform LoRA r=8 on q/v)"}
+        users = fit.proxy_users()
+        return tpe_search(
+            lambda trial: propose_lora(trial, fit.n_layers),
+            lambda arch: fit.proxy_objective(arch, self.config["proxy_steps"], users),
+            fit.ctx.budget.tuning_trials, fit.ctx.seed, fit.search_deadline(), self.card.name,
+        )
