@@ -169,7 +169,7 @@ def test_context_masking_off_changes_the_attention_mask_and_the_output(small_vie
     rows = torch.arange(4)
     outputs = {}
     for disabled in ((), ("context_masking",)):
-        method, session = _session(DARec, disabled, small_view)
+        _, session = _session(DARec, disabled, small_view)
         model = session.build(LoraArch.uniform(session.n_layers))
         outputs[disabled] = _decoder_inputs(model, rows, session)
     on, off = outputs[()]["attention_mask"], outputs[("context_masking",)]["attention_mask"]
@@ -184,7 +184,7 @@ def test_collab_injection_off_removes_the_token_and_the_cf_model(small_view):
     rows = torch.arange(4)
     lengths = {}
     for disabled in ((), ("collab_injection",)):
-        method, session = _session(DARec, disabled, small_view)
+        _, session = _session(DARec, disabled, small_view)
         model = session.build(LoraArch.uniform(session.n_layers))
         lengths[disabled] = _decoder_inputs(model, rows, session)["inputs_embeds"].shape[1]
         assert (model.collab is None) == bool(disabled)
@@ -204,6 +204,7 @@ def test_dynamic_adaption_off_gives_uniform_adapters_on_gives_the_searched_ones(
     assert all(name.endswith(("q_proj", "v_proj")) for name in ranks)
     assert "trials_run" not in report_off.notes["search"]
     on, report_on = _fit(DARec, (), small_view)
+    assert report_on.notes["adapter"] == on.arch.as_dict()
     expected = {i: layer for i, layer in enumerate(on.arch.layers)}
     got = _lora_ranks(on.model)
     for i, layer in expected.items():
@@ -223,3 +224,25 @@ def test_dynamic_moe_off_is_a_single_lora_and_bo_off_is_homogeneous_experts(smal
     searched, report = _fit(MixRec, (), small_view)
     assert isinstance(searched.arch, MoeArch) and report.notes["search"]["trials_run"] >= 1
     assert all(m.expert_ranks == searched.arch.expert_ranks for m in searched.model.modules() if isinstance(m, MoeLoraLinear))
+
+
+def test_artifact_cache_builds_once_and_an_interrupted_build_leaves_nothing(tmp_path):
+    from methods.llm.cache import ArtifactCache
+
+    cache, builds = ArtifactCache(tmp_path), []
+
+    def build(out):
+        builds.append(out)
+        (out / "payload.txt").write_text("x")
+
+    first = cache.get_or_build("thing", {"a": 1}, build)
+    assert cache.get_or_build("thing", {"a": 1}, build) == first and len(builds) == 1
+    assert cache.path("thing", {"a": 2}) != first  # other inputs, other entry
+
+    def crash(out):
+        (out / "half.txt").write_text("half")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        cache.get_or_build("thing", {"a": 3}, crash)
+    assert sorted(p.name for p in (tmp_path / "thing").iterdir()) == [first.name]

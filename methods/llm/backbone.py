@@ -16,11 +16,9 @@ Specs (the ``backbone`` config key):
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +26,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from benchmark.errors import BenchmarkError
+from methods.llm.cache import ArtifactCache, file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -93,31 +92,28 @@ def smollm2_gguf_path() -> Path:
     return path
 
 
-def _file_digest(path: Path) -> str:
-    stat = path.stat()  # size + mtime keep this cheap; the GGUF is ~100 MB
-    return hashlib.sha256(f"{path.name}:{stat.st_size}:{int(stat.st_mtime)}".encode()).hexdigest()[:12]
-
-
 def _smollm2_checkpoint(cache_dir: Path) -> tuple[Path, str]:
-    """Dequantise the packaged GGUF once into a safetensors checkpoint (bf16) and return its dir."""
+    """Dequantise the packaged GGUF once into a safetensors checkpoint (bf16) and return its dir,
+    cached under a hash of the GGUF's content and the converting library's version."""
+    import transformers
+
     gguf = smollm2_gguf_path()
-    digest = _file_digest(gguf)
-    target = cache_dir / "llm" / f"smollm2-135m-instruct-{digest}"
-    if (target / "config.json").exists():
-        return target, digest
-    log.info("converting %s to a safetensors cache at %s (once per machine)", gguf.name, target)
-    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
-    # transformers keeps a GGUF quantizer marker that refuses to save; the weights are already
-    # plain dequantised tensors, so dropping the marker yields an ordinary checkpoint.
-    model.hf_quantizer = None
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
-    partial = target.with_name(target.name + ".part")
-    model.to(torch.bfloat16).save_pretrained(partial)
-    tokenizer.save_pretrained(partial)
-    os.replace(partial, target)
-    return target, digest
+    digest = file_sha256(gguf)
+    inputs = {"gguf": gguf.name, "sha256": digest, "transformers": transformers.__version__, "dtype": "bfloat16"}
+
+    def convert(out: Path) -> None:
+        log.info("converting %s to a safetensors cache under %s (once per machine)", gguf.name, cache_dir)
+        tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+        # transformers keeps a GGUF quantizer marker that refuses to save; the weights are already
+        # plain dequantised tensors, so dropping the marker yields an ordinary checkpoint.
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        model.to(torch.bfloat16).save_pretrained(out)
+        tokenizer.save_pretrained(out)
+
+    return ArtifactCache(cache_dir).get_or_build("smollm2-135m-instruct", inputs, convert), digest[:12]
 
 
 def _truncate(model: torch.nn.Module, layers: int | None) -> None:

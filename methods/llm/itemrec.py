@@ -32,7 +32,7 @@ from benchmark.training import train_with_early_stopping
 from methods.llm.adapters import LoraArch, MoeArch, apply_lora, apply_moe_lora, load_balance_loss
 from methods.llm.backbone import backbone_summary, load_backbone
 from methods.llm.collab import CollabEncoder, split_history
-from methods.llm.prompts import ItemTokenTable, TokenBatch, additive_mask, attention_allowed
+from methods.llm.prompts import ItemTokenTable, additive_mask, attention_allowed
 from methods.sequential_data import shuffled_batches
 
 log = logging.getLogger(__name__)
