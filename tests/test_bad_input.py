@@ -119,3 +119,12 @@ def test_real_process_exits_2_without_traceback():
     assert out.returncode == 2
     assert "Traceback" not in out.stderr
     assert out.stderr.strip().splitlines()[-1].startswith("error: unknown method 'nope'")
+
+
+def test_bad_llm_settings_in_a_profile(capsys, tmp_path):
+    text = (REPO_ROOT / "benchmark" / "profiles" / "ci.yaml").read_text()
+    path = tmp_path / "seeds.yaml"
+    path.write_text(text.replace("ablation_seeds: [0]", "ablation_seeds: [7]"))
+    assert_one_line_error(capsys, "'ablation_seeds' [7] must be a subset of 'seeds' [0, 1]", "run", "--profile", str(path), "--dry-run")
+    path.write_text(text.replace("proxy_steps: 3", "proxy_step: 3"))
+    assert_one_line_error(capsys, "unknown key 'proxy_step'", "run", "--profile", str(path), "--dry-run")
