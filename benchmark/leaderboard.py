@@ -40,6 +40,18 @@ def mean_ci(values: list[float]) -> tuple[float, float | None]:
     return float(array.mean()), float(stats.t.ppf(0.975, array.size - 1) * sem)
 
 
+def current_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One record per (method, dataset, protocol, seed): the newest. A record whose config was
+    superseded (e.g. a profile setting changed) stays in ``records.jsonl`` as history but is not
+    mixed into the board with the runs that replaced it."""
+    newest: dict[tuple, dict[str, Any]] = {}
+    for record in records:
+        key = (record["method"], record["dataset"], record["protocol"], record["seed"])
+        if key not in newest or record["created_at"] >= newest[key]["created_at"]:
+            newest[key] = record
+    return list(newest.values())
+
+
 def _group(records: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, list[dict[str, Any]]]]:
     """Main-board records by (dataset, protocol) and method; ablation variants are left out here
     and shown in their method's ablation table instead."""
@@ -103,7 +115,7 @@ def _markdown_table(rows: list[dict[str, Any]], not_applicable: list[str]) -> li
 
 def render(store: ResultStore, profile: str) -> Path:
     """Write ``README.md`` and ``leaderboard.csv`` next to the records; returns the Markdown path."""
-    records = store.latest()
+    records = current_records(store.latest())
     tables = _group(records)
     candidate_only = defaultdict(set)
     for r in records:
