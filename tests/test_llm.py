@@ -246,3 +246,22 @@ def test_artifact_cache_builds_once_and_an_interrupted_build_leaves_nothing(tmp_
     with pytest.raises(KeyboardInterrupt):
         cache.get_or_build("thing", {"a": 3}, crash)
     assert sorted(p.name for p in (tmp_path / "thing").iterdir()) == [first.name]
+
+
+def test_context_masking_reaches_the_boundary_states_only_from_the_second_layer_on(small_view):
+    """A boundary (SEP) token already sees its whole item causally, so with one layer both masks
+    give the same boundary states; from two layers on, within-item lookahead reaches them. This is
+    why the quick profile keeps two backbone layers."""
+    from methods.llm.collab import split_history
+
+    history, lengths = small_view.train.last(torch.arange(4), 10)
+    recent, _, older, older_lengths = split_history(history, lengths, 4, 6)
+    for layers, should_differ in ((1, False), (2, True)):
+        states = []
+        for disabled in ((), ("context_masking",)):
+            method = DARec(dict(SMALL, backbone_layers=layers), frozenset(disabled))
+            session = FitSession(method, small_view, context())
+            model = session.build(LoraArch.uniform(session.n_layers)).eval()
+            with torch.no_grad():
+                states.append(model.boundary_states(recent, older, older_lengths)[0])
+        assert (not torch.allclose(states[0], states[1], atol=1e-6)) == should_differ
