@@ -11,7 +11,8 @@ Specs (the ``backbone`` config key):
 - anything else: a HuggingFace model id or a local path (``from_pretrained``). A hub id downloads
   only because a user asked for it in a profile or on the command line; tests never do.
 
-``layers`` keeps only the first k transformer layers (CPU budgets); it is part of every cache key.
+``layers`` keeps only the first k transformer layers (CPU budgets; note that with k = 1 the
+block-causal context mask cannot change an item's boundary state). It is part of the identity.
 """
 
 from __future__ import annotations
