@@ -83,6 +83,7 @@ class RunContext:
     cache_dir: Path
     validate: Callable[[ScoreFn], float]
     deadline: float
+    validation_users: int = 0  # how many users ``validate`` scores (for budgeting its time)
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("benchmark.fit"))
 
     def time_left(self) -> float:

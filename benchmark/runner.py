@@ -170,6 +170,7 @@ class Runner:
             cache_dir=cache_dir(),
             validate=self._validator(unit, data, rows),
             deadline=time.monotonic() + self.profile.budget.wall_clock_s,
+            validation_users=int(rows.numel()),
         )
         with PeakMemory(self.device) as memory:
             started = time.perf_counter()

@@ -24,17 +24,21 @@ def train_with_early_stopping(
     loss_fn: Callable[[Any], Tensor],
     score_fn: ScoreFn,
     ctx: RunContext,
+    validation_estimate_s: float = 0.0,
 ) -> FitReport:
     """Train ``module`` epoch by epoch, validate after each, keep and restore the best state.
 
     ``epoch_batches(epoch)`` must be deterministic given the epoch (seed it from ``ctx.seed``).
-    Hitting the wall clock mid-epoch stops training after a final validation; the report says so.
+    The wall clock covers training and validation: training stops early enough to leave time for
+    the final validation (the last validation's duration, or ``validation_estimate_s`` before the
+    first one), and the report says the run was budget-limited.
     """
     report = FitReport()
     best_state: dict[str, Tensor] | None = None
     best = -math.inf
     started = time.monotonic()
     stale = 0
+    reserve = validation_estimate_s
     for epoch in range(ctx.budget.max_epochs):
         module.train()
         epoch_start = time.monotonic()
@@ -46,12 +50,14 @@ def train_with_early_stopping(
                 raise FloatingPointError(f"training loss became {float(loss)} at epoch {epoch}")
             loss.backward()
             optimizer.step()
-            if time.monotonic() > ctx.deadline:
+            if time.monotonic() > ctx.deadline - reserve:
                 out_of_time = True
                 break
         report.epoch_seconds.append(time.monotonic() - epoch_start)
         module.eval()
+        validation_start = time.monotonic()
         valid = ctx.validate(score_fn)
+        reserve = time.monotonic() - validation_start
         report.epochs = epoch + 1
         report.valid_curve.append(valid)
         ctx.logger.debug("epoch %d: valid NDCG@10 %.4f (%.1fs)", epoch, valid, report.epoch_seconds[-1])

@@ -128,7 +128,10 @@ class LLMItemRecMethod(Method):
         self.arch = arch
         self.model = session.build(arch)
         optimizer = torch.optim.AdamW(trainable_parameters(self.model), lr=self.config["learning_rate"], weight_decay=0.0)
-        report = train_with_early_stopping(self.model, optimizer, session.epoch_batches, session.loss_fn(self.model), self.score, ctx)
+        estimate = session.validation_estimate(self.model)
+        report = train_with_early_stopping(
+            self.model, optimizer, session.epoch_batches, session.loss_fn(self.model), self.score, ctx, estimate
+        )
         report.notes.update({
             "adapter": arch.as_dict(), "search": search, "backbone": backbone_summary(session.backbone),
             "components": {c: self.enabled(c) for c in self.card.components},
@@ -245,6 +248,18 @@ class FitSession:
         self.tokens_in_search += model.tokens_seen
         value = summarize(ranks)[PRIMARY_METRIC]
         return 0.0 if math.isnan(value) else value
+
+    def validation_estimate(self, model: ItemLevelLM, probe_users: int = 32) -> float:
+        """Seconds one validation pass will take, from timing the scoring of a few users, so the
+        training loop can stop in time for it (an LLM validation pass takes many seconds on CPU)."""
+        rows = self.rows[:probe_users]
+        history, lengths = self.data.train.last(rows, self.ctx.max_history)
+        tokens_before = model.tokens_seen
+        started = time.monotonic()
+        score_with(model, ScoreBatch(users=self.data.users[rows], history=history, lengths=lengths),
+                   self.config, self.method.long_width)
+        model.tokens_seen = tokens_before  # a timing probe, not part of the run's work
+        return (time.monotonic() - started) / rows.numel() * self.ctx.validation_users
 
     def _cycle_batches(self) -> Iterator[Tensor]:
         epoch = 0
