@@ -40,6 +40,9 @@ def train_with_early_stopping(
     stale = 0
     reserve = validation_estimate_s
     for epoch in range(ctx.budget.max_epochs):
+        if epoch > 0 and time.monotonic() > ctx.deadline - reserve:
+            report.stopped_by = "wall_clock"  # no time left for another epoch and its validation
+            break
         module.train()
         epoch_start = time.monotonic()
         out_of_time = False
