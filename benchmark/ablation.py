@@ -7,13 +7,15 @@ get a Wilcoxon signed-rank test, so a reader can tell a real effect from seed no
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from typing import Any
 
 import numpy as np
+import torch
 from scipy import stats
 
+from benchmark.confidence import mean_ci
+from benchmark.metrics import per_user
 from benchmark.results import ResultStore
 
 ABLATION_METRICS = ("NDCG@10", "HR@10")
@@ -28,18 +30,15 @@ def headline_protocol(records: list[dict[str, Any]]) -> str:
 
 
 def per_user_ndcg10(store: ResultStore, record: dict[str, Any]) -> dict[int, float]:
-    with np.load(store.root / record["per_user_file"]) as data:
-        users, ranks = data["users"], data["ranks"]
-    gains = np.where(ranks < 10, 1.0 / np.log2(ranks + 2.0), 0.0)
-    return dict(zip(users.tolist(), gains.tolist()))
+    stored = store.load_per_user(record)
+    gains = per_user(torch.from_numpy(stored["ranks"]), "NDCG@10")
+    return dict(zip(stored["users"].tolist(), gains.tolist()))
 
 
-def _mean_ci(values: list[float]) -> str:
-    array = np.asarray(values, dtype=np.float64)
-    if array.size < 2:
-        return f"{array.mean():+.4f}"
-    half = stats.t.ppf(0.975, array.size - 1) * array.std(ddof=1) / math.sqrt(array.size)
-    return f"{array.mean():+.4f} ± {half:.4f}"
+def _cell(values: list[float], signed: bool) -> str:
+    mean, half = mean_ci(values)
+    text = f"{mean:+.4f}" if signed else f"{mean:.4f}"
+    return text if half is None else f"{text} ± {half:.4f}"
 
 
 def _wilcoxon(store: ResultStore, full: dict[int, dict], variant: dict[int, dict], seeds: list[int]) -> str:
@@ -85,12 +84,12 @@ def render_ablations(store: ResultStore, records: list[dict[str, Any]]) -> tuple
             seeds = sorted(by_seed.keys() & full.keys())
             cells = [f"`{name}`", ",".join(map(str, sorted(by_seed)))]
             for metric in ABLATION_METRICS:
-                cells.append(_mean_ci([by_seed[s]["metrics"][metric] for s in sorted(by_seed)]).lstrip("+"))
+                cells.append(_cell([by_seed[s]["metrics"][metric] for s in sorted(by_seed)], signed=False))
             if name == base:
                 cells += ["–", "–"]
             elif seeds:
                 deltas = [by_seed[s]["metrics"]["NDCG@10"] - full[s]["metrics"]["NDCG@10"] for s in seeds]
-                cells += [_mean_ci(deltas), _wilcoxon(store, full, by_seed, seeds)]
+                cells += [_cell(deltas, signed=True), _wilcoxon(store, full, by_seed, seeds)]
             else:
                 cells += ["no shared seed", "–"]
             limited = sum(r["training"]["stopped_by"] == "wall_clock" for r in by_seed.values())

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
-from benchmark.metrics import METRICS, PRIMARY_METRIC
 from benchmark.ablation import render_ablations
+from benchmark.confidence import mean_ci
+from benchmark.metrics import METRICS, PRIMARY_METRIC
 from benchmark.results import ResultStore
 
 PROTOCOL_TITLES = {"full": "full ranking (all items, history masked)"}
@@ -29,15 +29,6 @@ def protocol_title(protocol: str) -> str:
         return PROTOCOL_TITLES[protocol]
     n = protocol.split("-")[1]
     return f"1 target + {n} sampled negatives (fixed candidate files)"
-
-
-def mean_ci(values: list[float]) -> tuple[float, float | None]:
-    """Mean and the half-width of its 95% t-interval (``None`` for a single value)."""
-    array = np.asarray(values, dtype=np.float64)
-    if array.size < 2:
-        return float(array.mean()), None
-    sem = array.std(ddof=1) / math.sqrt(array.size)
-    return float(array.mean()), float(stats.t.ppf(0.975, array.size - 1) * sem)
 
 
 def current_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:

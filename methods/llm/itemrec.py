@@ -122,6 +122,7 @@ class LLMItemRecMethod(Method):
                 f"max_history ({ctx.max_history})"
             )
         session = FitSession(self, data, ctx)
+        self.long_width = session.long_width
         started = time.monotonic()
         arch, search = self.choose_adapter(session)
         search["seconds"] = round(time.monotonic() - started, 3)
@@ -149,10 +150,6 @@ class LLMItemRecMethod(Method):
 
     def tokens_processed(self) -> int | None:
         return self._tokens + self.model.tokens_seen if hasattr(self, "model") else None
-
-    @property
-    def long_width(self) -> int:
-        return self._long_width
 
 
 @torch.no_grad()
@@ -183,7 +180,7 @@ class FitSession:
             self.backbone.model.to(torch.bfloat16)
         self.table = ItemTokenTable(data.item_text, self.backbone.tokenizer, self.config["item_max_tokens"])
         self.window = self.config["llm_history"] + 1
-        method._long_width = ctx.max_history - self.config["llm_history"]
+        self.long_width = ctx.max_history - self.config["llm_history"]  # items the CF token summarises
         self.rows = torch.nonzero(data.train.lengths >= 2).flatten()
         if self.rows.numel() == 0:
             raise BenchmarkError(f"{method.card.name}: no user has two training items to learn from")
@@ -202,7 +199,7 @@ class FitSession:
             apply_lora(model, arch)
         collab = None
         if self.method.enabled("collab_injection"):
-            collab = CollabEncoder(self.data.n_items, self.method.long_width, self.backbone.hidden_size)
+            collab = CollabEncoder(self.data.n_items, self.long_width, self.backbone.hidden_size)
         lm = ItemLevelLM(model, self.table, self.data.n_items, self.method.enabled("context_masking"), collab)
         lm.moe_modules = moe_modules
         return lm.to(self.ctx.device)
@@ -217,7 +214,7 @@ class FitSession:
 
         def loss(rows: Tensor) -> Tensor:
             history, lengths = self.data.train.last(rows, self.ctx.max_history + 1)
-            window, window_lengths, long_items, long_lengths = split_history(history, lengths, self.window, self.method.long_width)
+            window, window_lengths, long_items, long_lengths = split_history(history, lengths, self.window, self.long_width)
             inputs = torch.where(torch.arange(self.window - 1) < (window_lengths - 1).unsqueeze(1), window[:, :-1], 0)
             targets = window[:, 1:].to(model.device)
             states, _, cf_loss = model.boundary_states(inputs, long_items, long_lengths)
@@ -243,7 +240,7 @@ class FitSession:
             loss.backward()
             optimizer.step()
         task = EvalTask(users=self.data.users, history=self.data.train, targets=self.data.valid_targets, rows=users)
-        ranks = evaluate(lambda b: score_with(model, b, self.config, self.method.long_width), task,
+        ranks = evaluate(lambda b: score_with(model, b, self.config, self.long_width), task,
                          self.data.n_items, self.ctx.max_history)
         self.tokens_in_search += model.tokens_seen
         value = summarize(ranks)[PRIMARY_METRIC]
@@ -257,7 +254,7 @@ class FitSession:
         tokens_before = model.tokens_seen
         started = time.monotonic()
         score_with(model, ScoreBatch(users=self.data.users[rows], history=history, lengths=lengths),
-                   self.config, self.method.long_width)
+                   self.config, self.long_width)
         model.tokens_seen = tokens_before  # a timing probe, not part of the run's work
         return (time.monotonic() - started) / rows.numel() * self.ctx.validation_users
 
