@@ -60,20 +60,20 @@ def render_ablations(store: ResultStore, records: list[dict[str, Any]]) -> tuple
     lines: list[str] = []
     csv_rows: list[dict[str, Any]] = []
     for (dataset, base), group in sorted(groups.items()):
-        if not any(r.get("disabled_components") for r in group):
+        if not any(r["method"] != base for r in group):
             continue
         protocol = headline_protocol(group)
         full = {r["seed"]: r for r in group if r["protocol"] == protocol and r["method"] == base}
         variants: dict[str, dict[int, dict]] = defaultdict(dict)
         for r in group:
-            if r["protocol"] == protocol and r.get("disabled_components"):
+            if r["protocol"] == protocol and r["method"] != base:
                 variants[r["method"]][r["seed"]] = r
         lines += ["", f"## Ablation: `{base}` on {dataset} ({protocol})", ""]
         if not full:
             lines.append(f"The full model `{base}` has no {protocol} records yet; nothing to compare against.")
             continue
         lines += [
-            "Each row switches one component off. Δ is the variant minus the full model on the seeds both ran "
+            "Each row switches one component off (or sets a declared config variant). Δ is the variant minus the full model on the seeds both ran "
             "(paired); p is a Wilcoxon signed-rank test on per-user NDCG@10 differences over those seeds.",
             "",
             "| variant | seeds | " + " | ".join(ABLATION_METRICS) + " | Δ NDCG@10 | p (per-user) | train s | notes |",

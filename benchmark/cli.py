@@ -59,10 +59,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     registry = _registry()
     if args.all and args.methods:
         raise BenchmarkError("use either --all or --methods, not both")
-    if args.methods:
-        methods = _csv(args.methods) or []
-    else:
-        methods = [v for name in profile.methods for v in registry.ablation_variants(name)]
+    names = _csv(args.methods) or list(profile.methods)
+    if args.no_variants:
+        methods = names
+    else:  # a bare method name brings its ablation and config variants; a spec with [...] is taken as is
+        methods = [v for name in names for v in (registry.ablation_variants(name) if "[" not in name else [name])]
+    methods = list(dict.fromkeys(methods))
     datasets = _csv(args.datasets) or list(profile.datasets)
     seeds = _seeds(args.seeds) or list(profile.seeds)
     store = _store(args, profile.name)
@@ -144,6 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="fit and evaluate methods; append records; render the leaderboard")
     run.add_argument("--all", action="store_true", help="every method of the profile, with all ablation variants (the default)")
+    run.add_argument("--no-variants", action="store_true",
+                     help="run exactly the given specs; by default a bare method name also runs its ablation "
+                          "variants and the config variants its card declares")
     run.add_argument("--methods", help="comma-separated method specs, e.g. sasrec-ce,darec[-context_masking]")
     run.add_argument("--datasets", "--dataset", dest="datasets",
                      help="comma-separated dataset names, or paths to your own data (a folder of RecBole atomic files, or a 'user item' per-line file); default: the profile's")

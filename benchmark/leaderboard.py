@@ -3,7 +3,8 @@
 One table per (dataset, protocol): mean over seeds with a 95% Student-t confidence interval
 (half-width shown as ``±``; none with one seed), the best mean per column in bold, and notes for
 runs that hit their wall-clock budget. Methods that cannot rank the full catalogue are listed on
-the full-ranking board as not applicable, not silently dropped.
+the full-ranking board as not applicable, and methods whose profile budget leaves out a candidate
+board are listed on it as not run, with the reason; none is silently dropped.
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ def _cell(value: tuple[float, float | None], best: bool) -> str:
     return f"**{text}**" if best else text
 
 
-def _markdown_table(rows: list[dict[str, Any]], not_applicable: list[str]) -> list[str]:
+def _markdown_table(rows: list[dict[str, Any]], not_applicable: list[tuple[str, str]]) -> list[str]:
     header = ["#", "method", "fidelity", *METRICS, "seeds", "users", "train s", "epochs", "notes"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     best = {m: max(r[m][0] for r in rows) for m in METRICS} if rows else {}
@@ -98,8 +99,8 @@ def _markdown_table(rows: list[dict[str, Any]], not_applicable: list[str]) -> li
         cells += [_cell(row[m], math.isclose(row[m][0], best[m])) for m in METRICS]
         cells += [",".join(map(str, row["seeds"])), str(row["users"]), f"{row['train_s']:.1f}", f"{row['epochs']:.1f}", row["notes"]]
         lines.append("| " + " | ".join(cells) + " |")
-    for method in not_applicable:
-        cells = ["–", f"`{method}`", "", *(["n/a"] * len(METRICS)), "", "", "", "", "candidate lists only (cannot score the full catalogue)"]
+    for method, why in not_applicable:
+        cells = ["–", f"`{method}`", "", *(["n/a"] * len(METRICS)), "", "", "", "", why]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
@@ -108,10 +109,14 @@ def render(store: ResultStore, profile: str) -> Path:
     """Write ``README.md`` and ``leaderboard.csv`` next to the records; returns the Markdown path."""
     records = current_records(store.latest())
     tables = _group(records)
-    candidate_only = defaultdict(set)
+    not_run: dict[tuple[str, str], dict[str, str]] = defaultdict(dict)  # (dataset, protocol) -> method -> why
     for r in records:
+        if r.get("disabled_components"):
+            continue
         if not r["method_card"]["full_ranking"]:
-            candidate_only[r["dataset"]].add(r["method"])
+            not_run[(r["dataset"], "full")][r["method"]] = "n/a: scores candidate lists only (cannot rank the full catalogue)"
+        for protocol, why in (r.get("skipped_protocols") or {}).items():
+            not_run[(r["dataset"], protocol)][r["method"]] = why
     shas = sorted({f"{r['code']['git_sha'] or 'unknown'}{'+dirty' if r['code']['dirty'] else ''}" for r in records})
     lines = [
         f"# Leaderboard: profile `{profile}`",
@@ -129,7 +134,7 @@ def render(store: ResultStore, profile: str) -> Path:
     csv_rows = []
     for (dataset, protocol) in sorted(tables, key=lambda k: (k[0], k[1] != "full", k[1])):
         rows = summarize_table(tables[(dataset, protocol)])
-        not_applicable = sorted(candidate_only[dataset]) if protocol == "full" else []
+        not_applicable = sorted(not_run[(dataset, protocol)].items())
         lines += ["", f"## {dataset}: {protocol_title(protocol)}", ""]
         lines += _markdown_table(rows, not_applicable)
         for row in rows:

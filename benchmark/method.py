@@ -43,6 +43,7 @@ class MethodCard:
     authors: str = ""
     year: int | None = None
     components: tuple[str, ...] = ()
+    variants: tuple[str, ...] = ()  # config overrides run alongside the ablations, e.g. "summary=recurrent"
     full_ranking: bool = True
     defaults: Mapping[str, Any] = field(default_factory=dict)
     deviations: tuple[str, ...] = ()

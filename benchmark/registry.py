@@ -76,5 +76,7 @@ class Registry:
         return ResolvedMethod(cls, variant, config)
 
     def ablation_variants(self, name: str) -> list[str]:
-        """The full model followed by one variant per switched-off component."""
-        return [name] + [f"{name}[-{c}]" for c in self.get(name).card.components]
+        """The full model, then one variant per switched-off component, then the card's declared
+        config variants (e.g. ``llm-trsr[summary=recurrent]``)."""
+        card = self.get(name).card
+        return [name] + [f"{name}[-{c}]" for c in card.components] + [f"{name}[{v}]" for v in card.variants]

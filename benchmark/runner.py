@@ -44,6 +44,7 @@ class RunUnit:
     config_hash: str
     protocols: tuple[str, ...]
     done: bool
+    skipped: tuple[tuple[str, str], ...] = ()  # (protocol, why it is not run) for the leaderboard
 
     @property
     def label(self) -> str:
@@ -67,23 +68,29 @@ def plan(
     profile: Profile, registry: Registry, methods: list[str], datasets: list[str], seeds: list[int],
     store: ResultStore, force: bool, seeds_given: bool = False,
 ) -> list[RunUnit]:
-    """Units for every (method spec, dataset, seed). Ablation variants use the profile's
-    ``ablation_seeds`` unless seeds were given explicitly."""
+    """Units for every (method spec, dataset, seed). Variants (components off or config overrides)
+    use the profile's ``ablation_seeds`` unless seeds were given explicitly. A method config's
+    ``max_candidates`` drops the larger candidate boards (a budget decision the board then states)."""
     done = set() if force else store.completed_hashes()
     cards = [load_card(d) for d in datasets]
     units = []
     for spec in methods:
         resolved = registry.resolve(spec, profile.method_config)
-        protocols = (("full",) if resolved.cls.card.full_ranking else ()) + tuple(
-            protocol_name(n) for n in profile.candidates
+        limit = resolved.config.get("max_candidates")
+        boards = [n for n in profile.candidates if limit is None or n <= limit]
+        protocols = (("full",) if resolved.cls.card.full_ranking else ()) + tuple(protocol_name(n) for n in boards)
+        skipped = tuple(
+            (protocol_name(n), f"not run: over this profile's budget (max_candidates {limit})")
+            for n in profile.candidates if n not in boards
         )
         unit_seeds = seeds
-        if resolved.variant.disabled and profile.ablation_seeds is not None and not seeds_given:
+        is_variant = bool(resolved.variant.disabled or resolved.variant.overrides)
+        if is_variant and profile.ablation_seeds is not None and not seeds_given:
             unit_seeds = [s for s in seeds if s in profile.ablation_seeds]
         for card in cards:
             for seed in unit_seeds:
                 h = unit_hash(profile, resolved, card, seed)
-                units.append(RunUnit(resolved, card, seed, h, protocols, h in done))
+                units.append(RunUnit(resolved, card, seed, h, protocols, h in done, skipped))
     return units
 
 
@@ -213,6 +220,7 @@ class Runner:
                 "title": card.title, "fidelity": card.fidelity, "paper": card.paper, "arxiv": card.arxiv,
                 "full_ranking": card.full_ranking, "components": list(card.components),
             },
+            "skipped_protocols": dict(unit.skipped),
             "config": unit.method.config,
             "dataset": data.dataset,
             "dataset_card_digest": unit.card.digest(),

@@ -13,4 +13,5 @@ BUILTIN_METHODS: dict[str, str] = {
     "caser": "methods.caser:Caser",
     "darec": "methods.darec:DARec",
     "mixrec": "methods.mixrec:MixRec",
+    "llm-trsr": "methods.llm_trsr:LLMTRSR",
 }

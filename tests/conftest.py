@@ -3,10 +3,12 @@ wheel and other datasets from the ../shared/datasets mirror when it is present."
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
 import pytest
+import torch
 
 from benchmark.paths import REPO_ROOT
 
@@ -56,3 +58,18 @@ def synthetic_rows(users: int = 12, per_user: int = 8, items: int = 30, seed: in
 
     rng = random.Random(seed)
     return [(f"u{u}", f"i{rng.randrange(items)}", t) for u in range(users) for t in range(per_user)]
+
+
+@pytest.fixture(scope="session")
+def small_view(ml100k):
+    """The first 40 users of ml-100k as a training view (with the real item texts)."""
+    view = ml100k.train_view()
+    train = view.train
+    keep = torch.arange(40)
+    rows, index = train.flat_index(keep)
+    from benchmark.split import sequences_from_sorted
+
+    return dataclasses.replace(
+        view, users=view.users[keep], train=sequences_from_sorted(rows, train.items[index], 40),
+        valid_targets=view.valid_targets[keep],
+    )

@@ -112,7 +112,7 @@ def test_too_small_catalogue_for_candidates_is_a_clear_error(tmp_path):
 
 def test_ablation_variants_use_ablation_seeds_and_get_their_own_table(tmp_path):
     results = tmp_path / "results"
-    out = cli("run", "--methods", "darec,darec[-context_masking]", "--profile", "ci", "--results", str(results), "--no-progress")
+    out = cli("run", "--methods", "darec,darec[-context_masking]", "--no-variants", "--profile", "ci", "--results", str(results), "--no-progress")
     assert "Plan: profile 'ci', 3 runs" in out  # darec on seeds 0 and 1, its ablation on seed 0 only
     text = (results / "ci" / "README.md").read_text()
     main_board, ablation = text.split("## Ablation: `darec` on ml-100k (full)")

@@ -4,7 +4,6 @@ component proving that switching it off changes the computation."""
 
 from __future__ import annotations
 
-import dataclasses
 import importlib.util
 import time
 from pathlib import Path
@@ -32,21 +31,6 @@ def context(seed: int = 0, trials: int = 2, seconds: float = 120.0, max_history:
         seed=seed, budget=Budget(max_epochs=1, patience=1, wall_clock_s=seconds, tuning_trials=trials),
         max_history=max_history, device=torch.device("cpu"), cache_dir=Path("unused"),
         validate=lambda score: 0.0, deadline=time.monotonic() + seconds,
-    )
-
-
-@pytest.fixture(scope="module")
-def small_view(ml100k):
-    """The first 40 users of ml-100k as a training view (with the real item texts)."""
-    view = ml100k.train_view()
-    train = view.train
-    keep = torch.arange(40)
-    rows, index = train.flat_index(keep)
-    from benchmark.split import sequences_from_sorted
-
-    return dataclasses.replace(
-        view, users=view.users[keep], train=sequences_from_sorted(rows, train.items[index], 40),
-        valid_targets=view.valid_targets[keep],
     )
 
 

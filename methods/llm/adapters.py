@@ -3,7 +3,8 @@
 An architecture is data (JSON-able), so a search can propose it, a result record can store it and
 a test can compare two of them:
 - ``LoraArch``: per layer, a LoRA rank (0 = no adapter in that layer) and a target set
-  (``qv``: attention q and v projections; ``attn_mlp``: all attention and MLP projections).
+  (``qv``: attention q and v projections; ``attn``: q, k, v and o; ``attn_mlp``: all attention
+  and MLP projections).
 - ``MoeArch``: per-expert ranks (the expert count is their number), applied to q and v in every
   layer; experts are mixed by a softmax router on the token's input state.
 """
@@ -18,6 +19,7 @@ from torch import Tensor, nn
 
 TARGET_SETS = {
     "qv": ("self_attn.q_proj", "self_attn.v_proj"),
+    "attn": ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj"),
     "attn_mlp": (
         "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
         "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj",
