@@ -102,6 +102,9 @@ class FitReport:
     epoch_seconds: list[float] = field(default_factory=list)
     seconds_to_best: float | None = None
     valid_curve: list[float] = field(default_factory=list)
+    # Seconds this fit spent building cached artifacts that later runs reuse (LLM summaries, a
+    # teacher model): recorded apart from train_s, so one seed does not carry the one-off cost.
+    artifact_seconds: float = 0.0
     notes: dict[str, Any] = field(default_factory=dict)
 
 

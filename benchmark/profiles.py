@@ -47,7 +47,7 @@ class Profile:
     user_cap: int | None = None
     device: str = "cpu"
     method_config: dict[str, Any] = field(default_factory=dict)
-    # Seeds for ablation variants (``name[-component]``); None = all seeds. A smaller set keeps a
+    # Seeds for variants (``name[-component]`` and ``name[key=value]``); None = all seeds. A smaller set keeps a
     # CPU profile within its time target; ablation tables then compare on the shared seeds only.
     ablation_seeds: tuple[int, ...] | None = None
 

@@ -141,6 +141,7 @@ class LLMTRSR(Method):
             self.model, optimizer, lambda epoch: self._epoch(data, rows, ctx.seed, epoch), self._loss,
             self.score, ctx, self._validation_estimate(data, rows, ctx),
         )
+        report.artifact_seconds = summarise_s
         report.notes.update({
             "summaries": summary_notes, "backbone": backbone_summary(backbone), "training_users": int(rows.numel()),
             "components": {c: self.enabled(c) for c in self.card.components},
