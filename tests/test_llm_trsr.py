@@ -22,7 +22,8 @@ from methods import BUILTIN_METHODS
 from methods.llm.backbone import load_backbone
 from methods.llm.generation import Decoding, GenerationMemo, GenerationStats, TextGenerator
 from methods.llm.summarize import segment_blocks, summarize_histories
-from methods.llm.yesno import YesNoLM, answer_token_ids, constant, pack, ragged, suffixes, token_ids
+from methods.llm.prompts import token_ids
+from methods.llm.yesno import YesNoLM, answer_token_ids, constant, pack, ragged, suffixes
 from methods.llm_trsr import DEFAULTS, LLMTRSR
 
 CPU = torch.device("cpu")

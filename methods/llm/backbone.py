@@ -17,6 +17,7 @@ block-causal context mask cannot change an item's boundary state). It is part of
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import logging
@@ -154,6 +155,11 @@ def load_backbone(spec: str, cache_dir: Path, layers: int | None = None, seed: i
         tokenizer.pad_token = tokenizer.eos_token
     model.config.use_cache = False
     return Backbone(model=model, tokenizer=tokenizer, spec=spec, identity=f"{identity}-L{model.config.num_hidden_layers}")
+
+
+def bf16_autocast(device: torch.device) -> contextlib.AbstractContextManager:
+    """bf16 autocast on CUDA (frozen weights are stored in bf16 there); nothing on CPU (fp32)."""
+    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
 
 
 def backbone_summary(backbone: Backbone) -> dict:

@@ -19,7 +19,7 @@ import json
 import logging
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -52,7 +52,6 @@ class GenerationStats:
     prompt_tokens: int = 0
     new_tokens: int = 0
     seconds: float = 0.0
-    batches: list[float] = field(default_factory=list)
 
     def add(self, other: "GenerationStats") -> None:
         for name in ("prompts", "memo_hits", "generated", "prompt_tokens", "new_tokens", "seconds"):
@@ -107,11 +106,10 @@ class TextGenerator:
     """Generate replies of an instruct model to user prompts, memoised."""
 
     def __init__(self, backbone: Backbone, decoding: Decoding, cache_root: Path, device: torch.device, batch_size: int):
-        self.backbone, self.decoding, self.device, self.batch_size = backbone, decoding, device, batch_size
+        self.decoding, self.device, self.batch_size = decoding, device, batch_size
         inputs = {"model": backbone.identity, "decoding": vars(decoding), "format": PROMPT_FORMAT_VERSION}
         self.memo = GenerationMemo(cache_root / "generations" / content_key(inputs), inputs)
-        tokenizer = backbone.tokenizer
-        self.tokenizer = tokenizer
+        self.tokenizer = backbone.tokenizer
         self.model = backbone.model.to(device)
         self.model.eval()
 
@@ -171,8 +169,7 @@ class TextGenerator:
                 stats.prompt_tokens += int(mask.sum())
                 stats.generated += len(chunk)
                 self.memo.add([(texts[i], reply) for i, reply in zip(chunk, replies)])
-                stats.batches.append(time.monotonic() - began)
                 log.info("%s generated %d/%d prompts (%.1fs for this batch)", progress, start + len(chunk),
-                         len(order), stats.batches[-1])
+                         len(order), time.monotonic() - began)
         finally:
             self.model.config.use_cache = False

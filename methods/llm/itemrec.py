@@ -16,7 +16,6 @@ import copy
 import logging
 import math
 import time
-from contextlib import nullcontext
 from typing import Any, Callable, Iterator
 
 import torch
@@ -30,7 +29,7 @@ from benchmark.metrics import PRIMARY_METRIC, summarize
 from benchmark.split import TrainView
 from benchmark.training import train_with_early_stopping
 from methods.llm.adapters import LoraArch, MoeArch, apply_lora, apply_moe_lora, load_balance_loss
-from methods.llm.backbone import backbone_summary, load_backbone
+from methods.llm.backbone import backbone_summary, bf16_autocast, load_backbone
 from methods.llm.collab import CollabEncoder, split_history
 from methods.llm.prompts import ItemTokenTable, additive_mask, attention_allowed
 from methods.sequential_data import shuffled_batches
@@ -90,8 +89,7 @@ class ItemLevelLM(nn.Module):
         allowed = attention_allowed(spans, self.block_causal)
         mask = additive_mask(allowed, embeds.dtype)
         positions = torch.arange(spans.size(1), device=self.device).expand(spans.size(0), -1)
-        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda" else nullcontext()
-        with autocast:
+        with bf16_autocast(self.device):
             hidden = self.decoder(inputs_embeds=embeds, attention_mask=mask, position_ids=positions).last_hidden_state
         self.tokens_seen += int((spans >= 0).sum())
         index = boundaries.clamp(min=0).unsqueeze(-1).expand(-1, -1, hidden.size(-1))

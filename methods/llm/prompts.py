@@ -32,20 +32,32 @@ class TokenBatch:
         return TokenBatch(self.input_ids.to(device), self.spans.to(device), self.boundaries.to(device))
 
 
+def token_ids(tokenizer: PreTrainedTokenizerBase, text: str) -> Tensor:
+    return torch.tensor(tokenizer(text, add_special_tokens=False).input_ids, dtype=torch.long)
+
+
+def padded_texts(tokenizer: PreTrainedTokenizerBase, texts: list[str], max_tokens: int,
+                 closing: list[int]) -> tuple[Tensor, Tensor]:
+    """Texts tokenised, each truncated to ``max_tokens`` and closed by the ``closing`` ids, left-aligned
+    and zero-padded: ``(ids [N, W], lengths [N])`` with ``W`` the longest row."""
+    encoded = [ids[:max_tokens] + closing for ids in tokenizer(texts, add_special_tokens=False).input_ids]
+    width = max([len(ids) for ids in encoded] + [1])
+    out = torch.zeros(len(encoded), width, dtype=torch.long)
+    lengths = torch.tensor([len(ids) for ids in encoded], dtype=torch.long)
+    for row, ids in enumerate(encoded):
+        out[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+    return out, lengths
+
+
 class ItemTokenTable:
     """Each item's text tokenised once, truncated to ``max_tokens`` and closed by SEP."""
 
     def __init__(self, item_text: tuple[str, ...], tokenizer: PreTrainedTokenizerBase, max_tokens: int):
-        self.sep = tokenizer("\n", add_special_tokens=False).input_ids[-1]
-        encoded = tokenizer(list(item_text[1:]), add_special_tokens=False).input_ids
-        width = max_tokens + 1
-        self.tokens = torch.zeros(len(item_text), width, dtype=torch.long)
-        self.lengths = torch.zeros(len(item_text), dtype=torch.long)
-        for item, ids in enumerate(encoded, start=1):
-            ids = ids[:max_tokens] + [self.sep]
-            self.tokens[item, : len(ids)] = torch.tensor(ids)
-            self.lengths[item] = len(ids)
-        self.instruction = torch.tensor(tokenizer(INSTRUCTION, add_special_tokens=False).input_ids, dtype=torch.long)
+        self.sep = int(token_ids(tokenizer, "\n")[-1])
+        tokens, lengths = padded_texts(tokenizer, list(item_text[1:]), max_tokens, [self.sep])
+        self.tokens = torch.cat([torch.zeros(1, tokens.size(1), dtype=torch.long), tokens])  # row 0: padding item
+        self.lengths = torch.cat([torch.zeros(1, dtype=torch.long), lengths])
+        self.instruction = token_ids(tokenizer, INSTRUCTION)
 
     @property
     def width(self) -> int:

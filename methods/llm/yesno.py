@@ -23,13 +23,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from transformers import PreTrainedTokenizerBase
 
-from methods.llm.prompts import additive_mask
+from methods.llm.backbone import bf16_autocast
+from methods.llm.prompts import additive_mask, token_ids
 
 IGNORE = -100
-
-
-def token_ids(tokenizer: PreTrainedTokenizerBase, text: str) -> Tensor:
-    return torch.tensor(tokenizer(text, add_special_tokens=False).input_ids, dtype=torch.long)
 
 
 def answer_token_ids(tokenizer: PreTrainedTokenizerBase) -> tuple[int, int]:
@@ -38,18 +35,6 @@ def answer_token_ids(tokenizer: PreTrainedTokenizerBase) -> tuple[int, int]:
     if yes == no:
         raise ValueError("the tokenizer gives 'yes' and 'no' the same first token")
     return yes, no
-
-
-def padded_texts(tokenizer: PreTrainedTokenizerBase, texts: list[str], max_tokens: int, closing: str = "") -> tuple[Tensor, Tensor]:
-    """Texts tokenised, truncated to ``max_tokens`` and closed by ``closing``: ``(ids [N, W], lengths [N])``."""
-    close = token_ids(tokenizer, closing).tolist() if closing else []
-    encoded = [ids[:max_tokens] + close for ids in tokenizer(texts, add_special_tokens=False).input_ids]
-    width = max([len(ids) for ids in encoded] + [1])
-    out = torch.zeros(len(encoded), width, dtype=torch.long)
-    lengths = torch.tensor([len(ids) for ids in encoded], dtype=torch.long)
-    for row, ids in enumerate(encoded):
-        out[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
-    return out, lengths
 
 
 @dataclass(frozen=True)
@@ -154,8 +139,7 @@ class YesNoLM(nn.Module):
         batch = batch.to(self.device)
         embeds = self.lm.get_input_embeddings()(batch.input_ids)
         mask = additive_mask(shared_prefix_allowed(batch.spans), embeds.dtype)
-        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda" else torch.autocast("cpu", enabled=False)
-        with autocast:
+        with bf16_autocast(self.device):
             out = self.lm.model(inputs_embeds=embeds, attention_mask=mask, position_ids=batch.positions)
         self.tokens_seen += int((batch.spans >= 0).sum())
         return out.last_hidden_state.float()

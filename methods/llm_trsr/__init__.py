@@ -34,10 +34,10 @@ from benchmark.training import train_with_early_stopping
 from methods.llm.adapters import LayerAdapter, LoraArch, apply_lora
 from methods.llm.backbone import Backbone, backbone_summary, load_backbone
 from methods.llm.generation import Decoding, TextGenerator
-from methods.llm.prompts import ItemTokenTable
+from methods.llm.prompts import ItemTokenTable, padded_texts, token_ids
 from methods.llm.summarize import SUMMARY_PROMPT_VERSION, SUMMARY_TYPES, summarize_histories
 from methods.llm.yesno import (
-    YesNoLM, answer_token_ids, constant, pack, padded_texts, ragged, suffixes, token_ids,
+    YesNoLM, answer_token_ids, constant, pack, ragged, suffixes,
 )
 from methods.sequential_data import most_recent, shuffled_batches
 
@@ -179,15 +179,17 @@ class LLMTRSR(Method):
     def _prepare_prompts(self, backbone: Backbone, data: TrainView, summaries: list[str]) -> None:
         tokenizer, config = backbone.tokenizer, self.config
         self.yes_no = answer_token_ids(tokenizer)
-        self.separator = int(token_ids(tokenizer, "\n")[-1])
+        self.recent_table = ItemTokenTable(data.item_text, tokenizer, config["item_max_tokens"])
+        self.separator = self.recent_table.sep
         self.instruction = token_ids(tokenizer, INSTRUCTION)
         self.recent_header = token_ids(tokenizer, RECENT_HEADER)
         self.candidate_header = token_ids(tokenizer, CANDIDATE_HEADER)
         self.null = token_ids(tokenizer, NULL)
         texts = [s if s else "NULL" for s in summaries]
-        self.summary_ids, self.summary_lengths = padded_texts(tokenizer, texts, config["summary_max_tokens"], "\n")
-        self.recent_table = ItemTokenTable(data.item_text, tokenizer, config["item_max_tokens"])
-        item_ids, item_lengths = padded_texts(tokenizer, list(data.item_text), config["item_max_tokens"], ANSWER_CUE)
+        self.summary_ids, self.summary_lengths = padded_texts(
+            tokenizer, texts, config["summary_max_tokens"], [self.separator])
+        item_ids, item_lengths = padded_texts(
+            tokenizer, list(data.item_text), config["item_max_tokens"], token_ids(tokenizer, ANSWER_CUE).tolist())
         item_lengths[0] = 0  # padding item
         self.suffix_ids = torch.cat([torch.full((item_ids.size(0), 1), self.separator), item_ids], 1)
         self.suffix_lengths = torch.where(item_lengths > 0, item_lengths + 1, 0)
