@@ -77,6 +77,8 @@ def plan(
     for spec in methods:
         resolved = registry.resolve(spec, profile.method_config)
         limit = resolved.config.get("max_candidates")
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
+            raise BenchmarkError(f"method '{spec}': 'max_candidates' must be an integer or null, found {limit!r}")
         boards = [n for n in profile.candidates if limit is None or n <= limit]
         protocols = (("full",) if resolved.cls.card.full_ranking else ()) + tuple(protocol_name(n) for n in boards)
         skipped = tuple(

@@ -128,3 +128,8 @@ def test_bad_llm_settings_in_a_profile(capsys, tmp_path):
     assert_one_line_error(capsys, "'ablation_seeds' [7] must be a subset of 'seeds' [0, 1]", "run", "--profile", str(path), "--dry-run")
     path.write_text(text.replace("proxy_steps: 3", "proxy_step: 3"))
     assert_one_line_error(capsys, "unknown key 'proxy_step'", "run", "--profile", str(path), "--dry-run")
+
+
+def test_max_candidates_must_be_an_integer(capsys):
+    assert_one_line_error(capsys, "'max_candidates' must be an integer or null, found 'many'",
+                          "run", "--methods", "llm-trsr[max_candidates=many]", "--no-variants", "--profile", "ci", "--dry-run")
