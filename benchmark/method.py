@@ -82,7 +82,7 @@ class RunContext:
     max_history: int
     device: torch.device
     cache_dir: Path
-    validate: Callable[[ScoreFn], float]
+    validate: Callable[..., float]  # (score_fn, max_users=None) -> valid NDCG@10
     deadline: float
     validation_users: int = 0  # how many users ``validate`` scores (for budgeting its time)
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("benchmark.fit"))

@@ -9,7 +9,7 @@ import json
 import logging
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -33,6 +33,7 @@ from benchmark.split import SplitData
 
 log = logging.getLogger(__name__)
 EVAL_USER_SEED = 0
+VALID_SUBSET_SEED = 1  # which users a method-requested validation subset holds (fixed for every run)
 RECORD_SCHEMA = 1
 
 
@@ -160,8 +161,19 @@ class Runner:
         if not unit.method.cls.card.full_ranking:
             valid_candidates = self.candidates(data, "valid", self.profile.candidates[0], unit.seed)
 
-        def validate(score: ScoreFn) -> float:
-            ranks = evaluate(score, task, data.n_items, self.profile.max_history, valid_candidates)
+        subsets: dict[int, EvalTask] = {}
+
+        def validate(score: ScoreFn, max_users: int | None = None) -> float:
+            """Valid NDCG@10; ``max_users`` restricts it to a fixed seeded subset of the users (the
+            same for every seed and epoch), for methods whose one validation pass would use up
+            the wall clock. Test evaluation always covers every user."""
+            chosen = task
+            if max_users is not None and max_users < rows.numel():
+                if max_users not in subsets:
+                    order = torch.randperm(rows.numel(), generator=torch.Generator().manual_seed(VALID_SUBSET_SEED))
+                    subsets[max_users] = replace(task, rows=torch.sort(rows[order[:max_users]]).values)
+                chosen = subsets[max_users]
+            ranks = evaluate(score, chosen, data.n_items, self.profile.max_history, valid_candidates)
             return summarize(ranks)[PRIMARY_METRIC]
 
         return validate

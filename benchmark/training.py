@@ -25,13 +25,15 @@ def train_with_early_stopping(
     score_fn: ScoreFn,
     ctx: RunContext,
     validation_estimate_s: float = 0.0,
+    validation_users: int | None = None,
 ) -> FitReport:
     """Train ``module`` epoch by epoch, validate after each, keep and restore the best state.
 
     ``epoch_batches(epoch)`` must be deterministic given the epoch (seed it from ``ctx.seed``).
     The wall clock covers training and validation: training stops early enough to leave time for
     the final validation (the last validation's duration, or ``validation_estimate_s`` before the
-    first one), and the report says the run was budget-limited.
+    first one), and the report says the run was budget-limited. ``validation_users`` asks the
+    harness to validate on a fixed subset of that many users (see ``RunContext.validate``).
     """
     report = FitReport()
     best_state: dict[str, Tensor] | None = None
@@ -59,7 +61,7 @@ def train_with_early_stopping(
         report.epoch_seconds.append(time.monotonic() - epoch_start)
         module.eval()
         validation_start = time.monotonic()
-        valid = ctx.validate(score_fn)
+        valid = ctx.validate(score_fn) if validation_users is None else ctx.validate(score_fn, max_users=validation_users)
         reserve = time.monotonic() - validation_start
         report.epochs = epoch + 1
         report.valid_curve.append(valid)

@@ -14,4 +14,5 @@ BUILTIN_METHODS: dict[str, str] = {
     "darec": "methods.darec:DARec",
     "mixrec": "methods.mixrec:MixRec",
     "llm-trsr": "methods.llm_trsr:LLMTRSR",
+    "delrec": "methods.delrec:DELRec",
 }
