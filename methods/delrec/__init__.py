@@ -108,6 +108,9 @@ class DELRec(Method):
             "soft-prompt length P and AdaLoRA ranks come from the profile (paper: P=100, init_r 320).",
             "Prompt wording is this suite's own paraphrase; the RPS prompt does not append the teacher's "
             "remaining predictions after the answer slot.",
+            "No full-ranking board in any profile: the prompt lists the candidate set, and listing a whole "
+            "catalogue (1,682 titles in ml-100k, ~20k tokens) is beyond these backbones' budgets; the official "
+            "code ranks every catalogue title behind a 20-candidate prompt, mixing the two protocols.",
         ),
         description="Teacher-distilled soft prompt (stage 1) + AdaLoRA fine-tuning (stage 2), full-title scoring.",
     )
