@@ -39,6 +39,7 @@ from benchmark.training import train_with_early_stopping
 from methods.delrec.gradnorm import GradNormWeights
 from methods.delrec.prompts import PROMPT_VERSION, DelrecPrompts
 from methods.llm.backbone import backbone_summary, load_backbone
+from methods.llm.budget import validation_seconds
 from methods.llm.title_scoring import SoftPrompt, TitleScorer
 from methods.sequential_data import most_recent, shuffled_batches
 from methods.teacher import teacher_topk
@@ -322,18 +323,10 @@ class DELRec(Method):
         labels = torch.zeros(scores.size(0), dtype=torch.long, device=scores.device)
         return F.cross_entropy(scores, labels) + self.config["adalora_orth_reg"] * orthogonality_penalty(self.model.lm)
 
-    def _validation_estimate(self, data: TrainView, rows: Tensor, ctx: RunContext, probe: int = 8) -> float:
-        """Seconds one validation pass will take (timed on a few users with 20 candidates)."""
-        sample = rows[:probe]
-        history, lengths = data.train.last(sample, ctx.max_history)
-        candidates = torch.randint(1, data.n_items, (sample.numel(), 20), generator=torch.Generator().manual_seed(0))
-        before = self.model.tokens_seen
-        started = time.monotonic()
-        self.score(ScoreBatch(data.users[sample], history, lengths, candidates))
-        self.model.tokens_seen = before
+    def _validation_estimate(self, data: TrainView, rows: Tensor, ctx: RunContext) -> float:
         users = ctx.validation_users if self.config["validation_users"] is None else \
             min(ctx.validation_users, self.config["validation_users"])
-        return (time.monotonic() - started) / sample.numel() * users
+        return validation_seconds(self.score, self.model, data, rows, ctx.max_history, users)
 
     # -- scoring ---------------------------------------------------------------------------------
     @torch.no_grad()

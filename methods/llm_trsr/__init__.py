@@ -33,6 +33,7 @@ from benchmark.split import TrainView
 from benchmark.training import train_with_early_stopping
 from methods.llm.adapters import LayerAdapter, LoraArch, apply_lora
 from methods.llm.backbone import Backbone, backbone_summary, load_backbone
+from methods.llm.budget import validation_seconds
 from methods.llm.generation import Decoding, TextGenerator
 from methods.llm.prompts import ItemTokenTable, padded_texts, token_ids
 from methods.llm.summarize import SUMMARY_PROMPT_VERSION, SUMMARY_TYPES, summarize_histories
@@ -242,16 +243,8 @@ class LLMTRSR(Method):
         labels[:, 0] = 1
         return self.model.loss(packed, labels, self.config["loss_on"], self.separator)
 
-    def _validation_estimate(self, data: TrainView, rows: Tensor, ctx: RunContext, probe: int = 16) -> float:
-        """Seconds one validation pass will take (timed on a few users with 20 candidates)."""
-        sample = rows[:probe]
-        history, lengths = data.train.last(sample, ctx.max_history)
-        candidates = torch.randint(1, data.n_items, (sample.numel(), 20), generator=torch.Generator().manual_seed(0))
-        before = self.model.tokens_seen
-        started = time.monotonic()
-        self.score(ScoreBatch(data.users[sample], history, lengths, candidates))
-        self.model.tokens_seen = before
-        return (time.monotonic() - started) / sample.numel() * ctx.validation_users
+    def _validation_estimate(self, data: TrainView, rows: Tensor, ctx: RunContext) -> float:
+        return validation_seconds(self.score, self.model, data, rows, ctx.max_history, ctx.validation_users, probe=16)
 
     # -- scoring ---------------------------------------------------------------------------------
     @torch.no_grad()

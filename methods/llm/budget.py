@@ -1,0 +1,27 @@
+"""Budget estimates for the candidate-list LLM methods, whose validation passes are expensive."""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+from benchmark.method import ScoreBatch
+from benchmark.split import TrainView
+
+
+def validation_seconds(score: Callable[[ScoreBatch], Tensor], counter: object, data: TrainView, rows: Tensor,
+                       max_history: int, users: int, probe: int = 8, candidates: int = 20) -> float:
+    """Seconds a validation pass over ``users`` users will take, timed on ``probe`` users with
+    ``candidates`` random candidates each. ``counter`` (the model) has a ``tokens_seen`` count that
+    the probe must not change, so the record's token total covers real work only."""
+    sample = rows[:probe]
+    history, lengths = data.train.last(sample, max_history)
+    items = torch.randint(1, data.n_items, (sample.numel(), candidates), generator=torch.Generator().manual_seed(0))
+    before = counter.tokens_seen
+    started = time.monotonic()
+    score(ScoreBatch(data.users[sample], history, lengths, items))
+    counter.tokens_seen = before
+    return (time.monotonic() - started) / sample.numel() * users
