@@ -21,6 +21,7 @@ from benchmark.ablation import render_ablations
 from benchmark.confidence import mean_ci
 from benchmark.metrics import METRICS, PRIMARY_METRIC
 from benchmark.results import ResultStore
+from benchmark.significance import significance_marks, tie_ranks
 
 PROTOCOL_TITLES = {"full": "full ranking (all items, history masked)"}
 
@@ -90,19 +91,30 @@ def _cell(value: tuple[float, float | None], best: bool) -> str:
     return f"**{text}**" if best else text
 
 
-def _markdown_table(rows: list[dict[str, Any]], not_applicable: list[tuple[str, str]]) -> list[str]:
-    header = ["#", "method", "fidelity", *METRICS, "seeds", "users", "train s", "epochs", "notes"]
+def _markdown_table(rows: list[dict[str, Any]], not_applicable: list[tuple[str, str]], reference: str | None) -> list[str]:
+    versus = f"vs `{reference}` (Holm)" if reference else "vs classic baseline"
+    header = ["#", "method", "fidelity", *METRICS, versus, "seeds", "users", "train s", "epochs", "notes"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     best = {m: max(r[m][0] for r in rows) for m in METRICS} if rows else {}
-    for position, row in enumerate(rows, start=1):
-        cells = [str(position), f"`{row['method']}`", row["fidelity"]]
+    for row in rows:
+        cells = [row["rank"], f"`{row['method']}`", row["fidelity"]]
         cells += [_cell(row[m], math.isclose(row[m][0], best[m])) for m in METRICS]
-        cells += [",".join(map(str, row["seeds"])), str(row["users"]), f"{row['train_s']:.1f}", f"{row['epochs']:.1f}", row["notes"]]
+        cells += [row["mark"].text, ",".join(map(str, row["seeds"])), str(row["users"]), f"{row['train_s']:.1f}",
+                  f"{row['epochs']:.1f}", row["notes"]]
         lines.append("| " + " | ".join(cells) + " |")
     for method, why in not_applicable:
-        cells = ["–", f"`{method}`", "", *(["n/a"] * len(METRICS)), "", "", "", "", why]
+        cells = ["–", f"`{method}`", "", *(["n/a"] * len(METRICS)), "", "", "", "", "", why]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
+
+
+def ranked_table(store: ResultStore, by_method: dict[str, list[dict[str, Any]]]) -> tuple[list[dict[str, Any]], str | None]:
+    """Summarised rows with tie-aware ranks and significance marks, and the reference method."""
+    rows = summarize_table(by_method)
+    reference, marks = significance_marks(store, by_method, {r["method"]: r[PRIMARY_METRIC][0] for r in rows})
+    for row, rank in zip(rows, tie_ranks(rows)):
+        row["rank"], row["mark"] = rank, marks[row["method"]]
+    return rows, reference
 
 
 def render(store: ResultStore, profile: str) -> Path:
@@ -124,7 +136,10 @@ def render(store: ResultStore, profile: str) -> Path:
         f"Rendered by `python -m benchmark leaderboard --profile {profile}` from {len(records)} records in "
         "`records.jsonl` (do not edit by hand). Cells are the mean over seeds ± the half-width of a 95% "
         "Student-t confidence interval (no interval with one seed); the best mean per column is bold; rows are "
-        f"ordered by {PRIMARY_METRIC}. Split: leave-one-out by time (last item = test, second last = valid). "
+        f"ordered by {PRIMARY_METRIC}, and methods whose {PRIMARY_METRIC} intervals overlap share a rank (`=k`). "
+        "The `vs` column compares each method with the table's strongest classic (non-LLM) baseline: a two-sided "
+        "Wilcoxon signed-rank test over users of per-user NDCG@10 (averaged over the seeds both ran), "
+        "Holm-corrected across the methods of the table; `better`/`worse` at family-wise 0.05, else `n.s.`. Split: leave-one-out by time (last item = test, second last = valid). "
         "Full ranking masks each user's history items (the target stays rankable) and breaks ties "
         "pessimistically. Candidate boards rank the target among N negatives never interacted with, "
         "drawn once per (dataset, N, seed) and shared by every method.",
@@ -133,10 +148,10 @@ def render(store: ResultStore, profile: str) -> Path:
     ]
     csv_rows = []
     for (dataset, protocol) in sorted(tables, key=lambda k: (k[0], k[1] != "full", k[1])):
-        rows = summarize_table(tables[(dataset, protocol)])
+        rows, reference = ranked_table(store, tables[(dataset, protocol)])
         not_applicable = sorted(not_run[(dataset, protocol)].items())
         lines += ["", f"## {dataset}: {protocol_title(protocol)}", ""]
-        lines += _markdown_table(rows, not_applicable)
+        lines += _markdown_table(rows, not_applicable, reference)
         for row in rows:
             for metric in METRICS:
                 mean, half = row[metric]
@@ -144,6 +159,7 @@ def render(store: ResultStore, profile: str) -> Path:
                     "dataset": dataset, "protocol": protocol, "method": row["method"], "metric": metric,
                     "mean": f"{mean:.6f}", "ci95_half_width": "" if half is None else f"{half:.6f}",
                     "n_seeds": len(row["seeds"]), "n_users": row["users"], "train_s": f"{row['train_s']:.2f}",
+                    "rank": row["rank"], "vs_reference": row["mark"].text,
                 })
     ablation_lines, ablation_csv = render_ablations(store, records)
     lines += ablation_lines
@@ -152,8 +168,9 @@ def render(store: ResultStore, profile: str) -> Path:
     markdown = store.root / "README.md"
     markdown.write_text("\n".join(lines) + "\n", encoding="utf-8")
     with (store.root / "leaderboard.csv").open("w", newline="", encoding="utf-8") as handle:
-        fieldnames = ["dataset", "protocol", "method", "metric", "mean", "ci95_half_width", "n_seeds", "n_users", "train_s"]
-        writer = csv.DictWriter(handle, fieldnames=fieldnames)
+        fieldnames = ["dataset", "protocol", "method", "metric", "mean", "ci95_half_width", "n_seeds", "n_users", "train_s",
+                      "rank", "vs_reference"]
+        writer = csv.DictWriter(handle, fieldnames=fieldnames, restval="")
         writer.writeheader()
         writer.writerows(csv_rows)
     return markdown

@@ -1,0 +1,104 @@
+"""Significance marks and tie-aware ranks for the main leaderboard tables.
+
+Reference: the strongest classic baseline of the table (the best mean NDCG@10 among methods that
+process no LLM tokens; ``tokens_processed`` is ``None`` in their records). Every other method is
+compared with it on the users both evaluated: each user's NDCG@10 is averaged over the seeds both
+ran, then a two-sided Wilcoxon signed-rank test runs over users (users are the independent units;
+seeds of one user are not). The p-values of one table are Holm-corrected together, so a mark
+holds at family-wise level 0.05 across the methods of that table.
+
+Ranks: walking down the table (best mean first), a method whose 95% interval overlaps the interval
+of its tie group's first method shares that method's rank (shown as ``=k``); the first method
+whose interval lies entirely below opens the next group. With one seed the interval is the point.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from benchmark.ablation import per_user_ndcg10
+from benchmark.metrics import PRIMARY_METRIC
+from benchmark.results import ResultStore
+
+ALPHA = 0.05
+
+
+@dataclass(frozen=True)
+class Mark:
+    text: str  # what the board shows
+    p_holm: float | None = None
+
+
+def is_classic(runs: list[dict[str, Any]]) -> bool:
+    return all(r.get("tokens_processed") is None for r in runs)
+
+
+def holm(p_values: list[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p-values (monotone, capped at 1), in the input order."""
+    order = np.argsort(p_values)
+    m = len(p_values)
+    adjusted = np.empty(m)
+    running = 0.0
+    for step, index in enumerate(order):
+        running = max(running, min(1.0, (m - step) * p_values[index]))
+        adjusted[index] = running
+    return adjusted.tolist()
+
+
+def _user_means(store: ResultStore, runs: dict[int, dict[str, Any]], seeds: list[int]) -> dict[int, float]:
+    per_seed = [per_user_ndcg10(store, runs[s]) for s in seeds]
+    users = set.intersection(*(set(p) for p in per_seed))
+    return {u: float(np.mean([p[u] for p in per_seed])) for u in users}
+
+
+def significance_marks(store: ResultStore, by_method: dict[str, list[dict[str, Any]]],
+                       means: dict[str, float]) -> tuple[str | None, dict[str, Mark]]:
+    """(reference method, mark per method) for one table; no reference without a classic method."""
+    classic = [m for m, runs in by_method.items() if is_classic(runs)]
+    if not classic:
+        return None, {m: Mark("no classic baseline") for m in by_method}
+    reference = max(classic, key=lambda m: means[m])
+    ref_runs = {r["seed"]: r for r in by_method[reference]}
+    marks: dict[str, Mark] = {reference: Mark("reference")}
+    tested: list[tuple[str, float, float]] = []  # (method, p, median difference)
+    for method, runs in by_method.items():
+        if method == reference:
+            continue
+        own = {r["seed"]: r for r in runs}
+        seeds = sorted(own.keys() & ref_runs.keys())
+        if not seeds:
+            marks[method] = Mark("no shared seed")
+            continue
+        a, b = _user_means(store, own, seeds), _user_means(store, ref_runs, seeds)
+        differences = np.asarray([a[u] - b[u] for u in sorted(a.keys() & b.keys())])
+        if differences.size == 0 or not np.any(differences):
+            marks[method] = Mark("identical")
+            continue
+        tested.append((method, float(stats.wilcoxon(differences).pvalue), float(differences.mean())))
+    for (method, _, direction), adjusted in zip(tested, holm([p for _, p, _ in tested])):
+        if adjusted < ALPHA:
+            marks[method] = Mark(f"{'better' if direction > 0 else 'worse'} (p={adjusted:.2g})", adjusted)
+        else:
+            marks[method] = Mark(f"n.s. (p={adjusted:.2g})", adjusted)
+    return reference, marks
+
+
+def tie_ranks(rows: list[dict[str, Any]], metric: str = PRIMARY_METRIC) -> list[str]:
+    """Rank labels for rows sorted best first: walking down, a row whose interval overlaps the
+    interval of its tie group's first row shares that row's rank (``=k``); otherwise it opens a new
+    group with its position as rank (competition ranking), so ranks never go up as means go down."""
+    ranks: list[int] = []
+    leader_low = None
+    for position, row in enumerate(rows, start=1):
+        mean, half = row[metric]
+        low, high = mean - (half or 0.0), mean + (half or 0.0)
+        if leader_low is not None and high >= leader_low:
+            ranks.append(ranks[-1])
+        else:
+            ranks.append(position)
+            leader_low = low
+    return [f"={r}" if ranks.count(r) > 1 else str(r) for r in ranks]
