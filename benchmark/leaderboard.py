@@ -19,6 +19,7 @@ import numpy as np
 
 from benchmark.ablation import render_ablations
 from benchmark.confidence import mean_ci
+from benchmark.costs import render_costs
 from benchmark.metrics import METRICS, PRIMARY_METRIC
 from benchmark.results import ResultStore
 from benchmark.significance import significance_marks, tie_ranks
@@ -163,6 +164,7 @@ def render(store: ResultStore, profile: str) -> Path:
                 })
     ablation_lines, ablation_csv = render_ablations(store, records)
     lines += ablation_lines
+    lines += render_costs(records)
     csv_rows += ablation_csv
     store.root.mkdir(parents=True, exist_ok=True)
     markdown = store.root / "README.md"

@@ -23,6 +23,8 @@ def _record(method: str, seed: int, ranks: np.ndarray, llm: bool = False) -> tup
         "method_card": {"fidelity": "paper-spec", "full_ranking": False}, "skipped_protocols": {},
         "training": {"stopped_by": "patience", "epochs": 1}, "timing": {"train_s": 1.0, "eval_s": 1.0},
         "tokens_processed": 1000 if llm else None, "code": {"git_sha": "abc", "dirty": False},
+        "memory": {"peak_rss_mb": 100.0 + seed, "peak_gpu_mb": None}, "parameters": {"trainable": 10, "total": 2_000_000},
+        "hardware": {"cpu_count": 2, "torch_threads": 2, "memory_gb": 8.0, "device": "cpu"},
     }
     return record, {record_id: {"users": USERS, "ranks": ranks.astype(np.int32)}}
 
@@ -70,6 +72,9 @@ def test_marks_name_the_strongest_classic_baseline_and_correct_for_multiplicity(
     assert marks["llm-same"].text.startswith("n.s.")
     board = render(store, "toy").read_text()
     assert "vs `strong` (Holm)" in board and "| reference |" in board
+    costs = board.split("## Cost: toy")[1]
+    assert "| `llm-worse` | cand-19 | 2 | 1.0 | 0.0 | 1.0 | 100 (RSS) | 10 | 2.00M | 1.00k | 2 CPUs (2 torch threads), 8.0 GB |" in costs
+    assert "| `strong` | cand-19 | 2 | 1.0 | 0.0 | 1.0 | 100 (RSS) | 10 | 2.00M | – |" in costs  # no LLM tokens
 
 
 def test_a_table_without_classic_methods_has_no_reference(tmp_path):
