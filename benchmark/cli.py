@@ -1,4 +1,4 @@
-"""Command line: ``python -m benchmark {run,list,datasets,leaderboard} --help``.
+"""Command line: ``python -m benchmark {run,check,list,datasets,leaderboard} --help``.
 
 This is the only module that ties the harness to the built-in method table (``methods``); the
 rest of ``benchmark`` knows no method.
@@ -51,6 +51,52 @@ def _store(args, profile_name: str):
     return ResultStore(root / profile_name)
 
 
+def _method_specs(args: argparse.Namespace, profile, registry) -> list[str]:
+    """The specs to run: ``--methods`` or the profile's; a bare method name brings its ablation and
+    config variants unless ``--no-variants``; a spec with ``[...]`` is taken as is."""
+    names = _csv(args.methods) or list(profile.methods)
+    if args.no_variants:
+        return names
+    methods = [v for name in names for v in (registry.ablation_variants(name) if "[" not in name else [name])]
+    return list(dict.fromkeys(methods))
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Re-run the profile into a scratch store and compare every metric with the committed records."""
+    import tempfile
+
+    from benchmark.regression import compare, drift_table
+    from benchmark.results import ResultStore
+    from benchmark.runner import Runner, plan, resolve_device
+
+    profile = load_profile(args.profile)
+    registry = _registry()
+    methods = _method_specs(args, profile, registry)
+    datasets = _csv(args.datasets) or list(profile.datasets)
+    seeds = _seeds(args.seeds) or list(profile.seeds)
+    committed_store = _store(args, profile.name)
+    wanted = set(methods)
+    committed = [r for r in committed_store.latest()
+                 if r["method"] in wanted and r["dataset"] in datasets and (r["seed"] in seeds)]
+    if not committed:
+        raise BenchmarkError(f"no committed records for these methods in {committed_store.root}; nothing to check against")
+    with tempfile.TemporaryDirectory(prefix="benchmark-check-") as scratch:
+        store = ResultStore(Path(args.keep or scratch) / profile.name)
+        units = plan(profile, registry, methods, datasets, seeds, store, force=True, seeds_given=bool(args.seeds))
+        print(f"Check: re-running {len(units)} runs of profile '{profile.name}' into {store.root}; "
+              f"tolerance {profile.regression_tolerance} per metric")
+        device = resolve_device(args.device or profile.device)
+        Runner(profile, store, device, Path(args.mirror) if args.mirror else default_mirror()).run(
+            units, progress=not args.no_progress)
+        drifts = compare(committed, store.latest(), profile.regression_tolerance)
+    if drifts:
+        print(f"DRIFT: {len(drifts)} values differ from {committed_store.root / 'records.jsonl'}:")
+        print(drift_table(drifts))
+        return 1
+    print(f"OK: {len(committed)} committed records reproduced within {profile.regression_tolerance}.")
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from benchmark.leaderboard import render
     from benchmark.runner import Runner, estimate_seconds, plan, resolve_device
@@ -59,12 +105,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     registry = _registry()
     if args.all and args.methods:
         raise BenchmarkError("use either --all or --methods, not both")
-    names = _csv(args.methods) or list(profile.methods)
-    if args.no_variants:
-        methods = names
-    else:  # a bare method name brings its ablation and config variants; a spec with [...] is taken as is
-        methods = [v for name in names for v in (registry.ablation_variants(name) if "[" not in name else [name])]
-    methods = list(dict.fromkeys(methods))
+    methods = _method_specs(args, profile, registry)
     datasets = _csv(args.datasets) or list(profile.datasets)
     seeds = _seeds(args.seeds) or list(profile.seeds)
     store = _store(args, profile.name)
@@ -169,6 +210,19 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("--datasets", help="comma-separated names or paths (default: every card)")
     ds.add_argument("--mirror", help="folder replacing the network for dataset downloads")
     ds.set_defaults(handler=cmd_datasets)
+
+    check = sub.add_parser("check", help="re-run a profile and fail if a metric drifts from the committed records")
+    check.add_argument("--profile", default="ci", help="profile name or YAML path (default: ci)")
+    check.add_argument("--methods", help="comma-separated method specs (default: the profile's, with variants)")
+    check.add_argument("--no-variants", action="store_true", help="exactly the given --methods specs")
+    check.add_argument("--datasets", help="comma-separated dataset names (default: the profile's)")
+    check.add_argument("--seeds", help="comma-separated seeds (default: the profile's)")
+    check.add_argument("--results", help="committed results root (default: leaderboards/)")
+    check.add_argument("--keep", help="write the re-run's records here instead of a temporary folder")
+    check.add_argument("--mirror", help="folder replacing the network for dataset downloads")
+    check.add_argument("--device", choices=("cpu", "cuda", "auto"), help="override the profile's device")
+    check.add_argument("--no-progress", action="store_true", help="no progress bar")
+    check.set_defaults(handler=cmd_check)
 
     board = sub.add_parser("leaderboard", help="render Markdown and CSV leaderboards from records")
     board.add_argument("--profile", default=DEFAULT_PROFILE, help="profile name")

@@ -50,11 +50,15 @@ class Profile:
     # Seeds for variants (``name[-component]`` and ``name[key=value]``); None = all seeds. A smaller set keeps a
     # CPU profile within its time target; ablation tables then compare on the shared seeds only.
     ablation_seeds: tuple[int, ...] | None = None
+    # `check`: the largest absolute difference per metric between a re-run and the committed record
+    # that is not a drift. 0.0 = exact match (expected on the same machine for epoch-bounded runs).
+    regression_tolerance: float = 0.0
 
     def digest(self) -> str:
         """Hash of everything that changes a run's numbers (not the lists of what to run)."""
         relevant = asdict(self)
-        for key in ("name", "description", "datasets", "methods", "seeds", "method_config", "ablation_seeds"):
+        for key in ("name", "description", "datasets", "methods", "seeds", "method_config", "ablation_seeds",
+                    "regression_tolerance"):
             relevant.pop(key)
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -88,6 +92,8 @@ def _check(profile: Profile, where: str) -> None:
         raise BenchmarkError(f"{where}: 'max_history' must be >= 2, found {profile.max_history}")
     if profile.device not in ("cpu", "cuda", "auto"):
         raise BenchmarkError(f"{where}: 'device' must be cpu, cuda or auto, found '{profile.device}'")
+    if profile.regression_tolerance < 0:
+        raise BenchmarkError(f"{where}: 'regression_tolerance' must be >= 0, found {profile.regression_tolerance}")
     b = profile.budget
     if b.max_epochs < 1 or b.patience < 1 or b.wall_clock_s <= 0:
         raise BenchmarkError(f"{where}: budget needs max_epochs >= 1, patience >= 1, wall_clock_s > 0")
