@@ -19,9 +19,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from methods.llm.backbone import bf16_autocast
-from methods.llm.prompts import additive_mask
-from methods.llm.yesno import PackedBatch, shared_prefix_allowed
+from methods.llm.yesno import PackedBatch, packed_hidden
 
 LOGIT_CHUNK_TOKENS = 1024  # title tokens per vocabulary-logit block (bounds the [N, V] matrix)
 
@@ -106,11 +104,8 @@ class TitleScorer(nn.Module):
                 raise ValueError("a soft prompt needs the column where its placeholder starts")
             vectors = self.soft_prompt.vectors.to(embeds.dtype).unsqueeze(0).expand(embeds.size(0), -1, -1)
             embeds = torch.cat([embeds[:, :soft_at], vectors, embeds[:, soft_at + len(self.soft_prompt):]], 1)
-        mask = additive_mask(shared_prefix_allowed(packed.spans), embeds.dtype)
-        with bf16_autocast(self.device):
-            out = self.lm.model(inputs_embeds=embeds, attention_mask=mask, position_ids=packed.positions)
         self.tokens_seen += int((packed.spans >= 0).sum())
-        return out.last_hidden_state.float()
+        return packed_hidden(self.lm, packed, embeds)
 
     def scores(self, packed: PackedBatch, soft_at: int | None) -> Tensor:
         """``[B, C]`` length-normalised title log-likelihoods."""

@@ -122,6 +122,15 @@ def shared_prefix_allowed(spans: Tensor) -> Tensor:
     return allowed | torch.eye(length, dtype=torch.bool, device=spans.device)
 
 
+def packed_hidden(lm: nn.Module, batch: PackedBatch, embeds: Tensor) -> Tensor:
+    """Last hidden states ``[B, T, H]`` (fp32) of a causal LM over a packed batch whose input
+    embeddings are ``embeds``, under the shared-prefix mask and the batch's position ids."""
+    mask = additive_mask(shared_prefix_allowed(batch.spans), embeds.dtype)
+    with bf16_autocast(embeds.device):
+        out = lm.model(inputs_embeds=embeds, attention_mask=mask, position_ids=batch.positions)
+    return out.last_hidden_state.float()
+
+
 class YesNoLM(nn.Module):
     """A causal LM (with adapters) read at each candidate's answer position."""
 
@@ -137,12 +146,8 @@ class YesNoLM(nn.Module):
 
     def hidden(self, batch: PackedBatch) -> Tensor:
         batch = batch.to(self.device)
-        embeds = self.lm.get_input_embeddings()(batch.input_ids)
-        mask = additive_mask(shared_prefix_allowed(batch.spans), embeds.dtype)
-        with bf16_autocast(self.device):
-            out = self.lm.model(inputs_embeds=embeds, attention_mask=mask, position_ids=batch.positions)
         self.tokens_seen += int((batch.spans >= 0).sum())
-        return out.last_hidden_state.float()
+        return packed_hidden(self.lm, batch, self.lm.get_input_embeddings()(batch.input_ids))
 
     def head(self) -> Tensor:
         return self.lm.get_output_embeddings().weight
