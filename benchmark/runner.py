@@ -110,6 +110,15 @@ def estimate_seconds(unit: RunUnit, store: ResultStore, profile: Profile) -> tup
     return profile.budget.wall_clock_s, False
 
 
+def fixed_subset(rows: torch.Tensor, count: int | None, seed: int) -> torch.Tensor:
+    """``count`` of ``rows`` drawn by a seeded permutation, in ascending order; all when ``count``
+    is None or not smaller. The same call always gives the same users, whatever method runs."""
+    if count is None or count >= rows.numel():
+        return rows
+    order = torch.randperm(rows.numel(), generator=torch.Generator().manual_seed(seed))
+    return torch.sort(rows[order[:count]]).values
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -141,12 +150,7 @@ class Runner:
 
     def eval_rows(self, data: SplitData) -> torch.Tensor:
         """A fixed user subset (same for every method and seed) when the profile caps eval users."""
-        users = len(data.sequences)
-        cap = self.profile.budget.eval_user_cap
-        if cap is None or cap >= users:
-            return torch.arange(users)
-        generator = torch.Generator().manual_seed(EVAL_USER_SEED)
-        return torch.sort(torch.randperm(users, generator=generator)[:cap]).values
+        return fixed_subset(torch.arange(len(data.sequences)), self.profile.budget.eval_user_cap, EVAL_USER_SEED)
 
     def candidates(self, data: SplitData, split: str, n: int, seed: int) -> CandidateSet:
         targets = data.valid_targets if split == "valid" else data.test_targets
@@ -170,8 +174,7 @@ class Runner:
             chosen = task
             if max_users is not None and max_users < rows.numel():
                 if max_users not in subsets:
-                    order = torch.randperm(rows.numel(), generator=torch.Generator().manual_seed(VALID_SUBSET_SEED))
-                    subsets[max_users] = replace(task, rows=torch.sort(rows[order[:max_users]]).values)
+                    subsets[max_users] = replace(task, rows=fixed_subset(rows, max_users, VALID_SUBSET_SEED))
                 chosen = subsets[max_users]
             ranks = evaluate(score, chosen, data.n_items, self.profile.max_history, valid_candidates)
             return summarize(ranks)[PRIMARY_METRIC]
