@@ -195,9 +195,8 @@ class DELRec(Method):
             keys.scatter_(1, exclude, -1.0)
         return torch.topk(keys, count, dim=1).indices
 
-    def _recent(self, data: TrainView, batch_rows: Tensor, drop: int) -> Tensor:
-        """The last ``llm_history`` training items before the last ``drop`` ones, left-aligned."""
-        seen, lengths = data.train.last(batch_rows, 1 << 30)
+    def _recent(self, seen: Tensor, lengths: Tensor, drop: int) -> Tensor:
+        """The last ``llm_history`` of these training rows' items before their last ``drop``, left-aligned."""
         history, _ = most_recent(seen, lengths - drop, self.config["llm_history"])
         return history
 
@@ -246,7 +245,7 @@ class DELRec(Method):
         size = self.config["train_candidates"]
         teacher = topk[batch_rows]
         if task == "pattern_simulating":
-            history = self._recent(data, batch_rows, 0)
+            history = self._recent(*data.train.last(batch_rows, 1 << 30), drop=0)
             kept = teacher[:, : min(teacher.size(1), size - 1)]
             fill = self._sample_unseen(data, batch_rows, size - kept.size(1), generator, exclude=kept)
             candidates = torch.cat([kept, fill], 1)  # column 0: the teacher's first recommendation
@@ -316,7 +315,7 @@ class DELRec(Method):
             targets = seen[torch.arange(chunk.numel()), lengths - 1]
             negatives = self._sample_unseen(data, batch_rows, self.config["train_candidates"] - 1, generator)
             candidates = torch.cat([targets.unsqueeze(1), negatives], 1)
-            yield self.prompts.recommend(self._recent(data, batch_rows, 1), candidates)
+            yield self.prompts.recommend(self._recent(seen, lengths, drop=1), candidates)
 
     def _stage2_loss(self, packed) -> Tensor:
         scores = self.model.scores(packed, self.prompts.soft_at("recommend"))
