@@ -61,19 +61,30 @@ def _method_specs(args: argparse.Namespace, profile, registry) -> list[str]:
     return list(dict.fromkeys(methods))
 
 
+def _selection(args: argparse.Namespace):
+    """(profile, registry, method specs, datasets, seeds) that ``run`` and ``check`` act on."""
+    profile = load_profile(args.profile)
+    registry = _registry()
+    methods = _method_specs(args, profile, registry)
+    return profile, registry, methods, _csv(args.datasets) or list(profile.datasets), _seeds(args.seeds) or list(profile.seeds)
+
+
+def _runner(args: argparse.Namespace, profile, store):
+    from benchmark.runner import Runner, resolve_device
+
+    device = resolve_device(args.device or profile.device)
+    return Runner(profile, store, device, Path(args.mirror) if args.mirror else default_mirror())
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     """Re-run the profile into a scratch store and compare every metric with the committed records."""
     import tempfile
 
     from benchmark.regression import compare, drift_table
     from benchmark.results import ResultStore
-    from benchmark.runner import Runner, plan, resolve_device
+    from benchmark.runner import plan
 
-    profile = load_profile(args.profile)
-    registry = _registry()
-    methods = _method_specs(args, profile, registry)
-    datasets = _csv(args.datasets) or list(profile.datasets)
-    seeds = _seeds(args.seeds) or list(profile.seeds)
+    profile, registry, methods, datasets, seeds = _selection(args)
     committed_store = _store(args, profile.name)
     wanted = set(methods)
     committed = [r for r in committed_store.latest()
@@ -85,9 +96,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         units = plan(profile, registry, methods, datasets, seeds, store, force=True, seeds_given=bool(args.seeds))
         print(f"Check: re-running {len(units)} runs of profile '{profile.name}' into {store.root}; "
               f"tolerance {profile.regression_tolerance} per metric")
-        device = resolve_device(args.device or profile.device)
-        Runner(profile, store, device, Path(args.mirror) if args.mirror else default_mirror()).run(
-            units, progress=not args.no_progress)
+        _runner(args, profile, store).run(units, progress=not args.no_progress)
         drifts = compare(committed, store.latest(), profile.regression_tolerance)
     if drifts:
         print(f"DRIFT: {len(drifts)} values differ from {committed_store.root / 'records.jsonl'}:")
@@ -99,15 +108,11 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from benchmark.leaderboard import render
-    from benchmark.runner import Runner, estimate_seconds, plan, resolve_device
+    from benchmark.runner import estimate_seconds, plan
 
-    profile = load_profile(args.profile)
-    registry = _registry()
     if args.all and args.methods:
         raise BenchmarkError("use either --all or --methods, not both")
-    methods = _method_specs(args, profile, registry)
-    datasets = _csv(args.datasets) or list(profile.datasets)
-    seeds = _seeds(args.seeds) or list(profile.seeds)
+    profile, registry, methods, datasets, seeds = _selection(args)
     store = _store(args, profile.name)
     units = plan(profile, registry, methods, datasets, seeds, store, args.force, seeds_given=bool(args.seeds))
     pending = [u for u in units if not u.done]
@@ -123,7 +128,7 @@ def cmd_run(args: argparse.Namespace) -> int:
           "the rest are bounded by the profile's per-run wall-clock cap)")
     if args.dry_run:
         return 0
-    runner = Runner(profile, store, resolve_device(args.device or profile.device), Path(args.mirror) if args.mirror else default_mirror())
+    runner = _runner(args, profile, store)
     started = time.perf_counter()
     ran = runner.run(units, progress=not args.no_progress)
     path = render(store, profile.name)
