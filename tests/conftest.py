@@ -73,3 +73,26 @@ def small_view(ml100k):
         view, users=view.users[keep], train=sequences_from_sorted(rows, train.items[index], 40),
         valid_targets=view.valid_targets[keep],
     )
+
+
+def fit_context(cache: Path, seed: int = 0, wall_clock_s: float = 300):
+    """A one-epoch RunContext for calling an LLM method's ``fit`` directly (validation returns 0)."""
+    import time
+
+    from benchmark.method import RunContext
+    from benchmark.profiles import Budget
+
+    return RunContext(
+        seed=seed, budget=Budget(max_epochs=1, patience=1, wall_clock_s=wall_clock_s, tuning_trials=1), max_history=10,
+        device=torch.device("cpu"), cache_dir=cache, validate=lambda score, max_users=None: 0.0,
+        deadline=time.monotonic() + wall_clock_s, validation_users=8,
+    )
+
+
+def candidate_scores(method, view):
+    """A fitted method's scores for the first six users of ``view``, four fixed candidates each."""
+    from benchmark.method import ScoreBatch
+
+    history, lengths = view.train.last(torch.arange(6), 10)
+    candidates = torch.arange(1, 25).view(6, 4)
+    return method.score(ScoreBatch(users=view.users[:6], history=history, lengths=lengths, candidates=candidates))

@@ -5,14 +5,13 @@ switches and determinism."""
 from __future__ import annotations
 
 import dataclasses
-import time
 from pathlib import Path
 
 import pytest
 import torch
 
 from benchmark.errors import BenchmarkError
-from benchmark.method import RunContext, ScoreBatch
+from benchmark.method import ScoreBatch
 from benchmark.profiles import Budget
 from benchmark.split import Sequences, SplitData, sequences_from_sorted
 from methods.delrec import DEFAULTS, DELRec
@@ -23,6 +22,7 @@ from methods.llm.prompts import token_ids
 from methods.llm.title_scoring import SoftPrompt, TitleScorer
 from methods.llm.yesno import constant, pack, suffixes
 from methods.teacher import teacher_topk
+from tests.conftest import candidate_scores, fit_context
 
 CPU = torch.device("cpu")
 SMALL = dict(DEFAULTS, soft_tokens=4, llm_history=4, item_max_tokens=8, train_candidates=6, stage1_steps=3,
@@ -155,26 +155,12 @@ def test_gradnorm_weights_balance_gradient_norms_and_favour_the_slower_task():
 
 
 # -- fits ---------------------------------------------------------------------------------------
-def _context(tmp_path: Path, seed: int = 0) -> RunContext:
-    return RunContext(
-        seed=seed, budget=Budget(max_epochs=1, patience=1, wall_clock_s=600), max_history=10, device=CPU,
-        cache_dir=tmp_path, validate=lambda score, max_users=None: 0.0, deadline=time.monotonic() + 600,
-        validation_users=8,
-    )
-
-
 def _fit(view, cache: Path, disabled=(), seed=0, spy=None, **overrides):
     method = DELRec(dict(SMALL, **overrides), frozenset(disabled))
     if spy is not None:
         spy(method)
-    report = method.fit(view, _context(cache, seed))
+    report = method.fit(view, fit_context(cache, seed, wall_clock_s=600))
     return method, report
-
-
-def _candidate_scores(method, view):
-    history, lengths = view.train.last(torch.arange(6), 10)
-    candidates = torch.arange(1, 25).view(6, 4)
-    return method.score(ScoreBatch(users=view.users[:6], history=history, lengths=lengths, candidates=candidates))
 
 
 class StageSpy:
@@ -224,9 +210,9 @@ def test_fit_is_deterministic_and_refuses_full_ranking(small_view, tmp_path):
     first, _ = _fit(small_view, tmp_path)
     second, again = _fit(small_view, tmp_path)
     assert again.notes["teacher"]["cache"] == "hit"
-    assert torch.equal(_candidate_scores(first, small_view), _candidate_scores(second, small_view))
+    assert torch.equal(candidate_scores(first, small_view), candidate_scores(second, small_view))
     other, _ = _fit(small_view, tmp_path, seed=1)
-    assert not torch.equal(_candidate_scores(first, small_view), _candidate_scores(other, small_view))
+    assert not torch.equal(candidate_scores(first, small_view), candidate_scores(other, small_view))
     history, lengths = small_view.train.last(torch.arange(2), 10)
     with pytest.raises(BenchmarkError, match="candidate lists only"):
         first.score(ScoreBatch(users=small_view.users[:2], history=history, lengths=lengths))
@@ -246,7 +232,7 @@ def test_each_switch_changes_what_is_trained(small_view, tmp_path):
     no_soft, report = _fit(small_view, tmp_path, disabled=("soft_prompt",))
     assert no_soft.model.soft_prompt is None and no_soft.prompts.soft_at("recommend") is None
     assert "no soft prompt" in report.notes["stage1"]["skipped"]
-    scores = [_candidate_scores(m, small_view) for m in (only_pattern, only_temporal, untrained, no_soft)]
+    scores = [candidate_scores(m, small_view) for m in (only_pattern, only_temporal, untrained, no_soft)]
     assert all(not torch.equal(a, b) for i, a in enumerate(scores) for b in scores[i + 1 :])
 
 

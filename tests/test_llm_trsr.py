@@ -5,7 +5,6 @@ determinism, and the component switches."""
 from __future__ import annotations
 
 import dataclasses
-import time
 from pathlib import Path
 
 import pytest
@@ -13,8 +12,8 @@ import torch
 
 from benchmark.errors import BenchmarkError
 from benchmark.leaderboard import render
-from benchmark.method import RunContext, ScoreBatch
-from benchmark.profiles import Budget, load_profile
+from benchmark.method import ScoreBatch
+from benchmark.profiles import load_profile
 from benchmark.registry import Registry
 from benchmark.results import ResultStore
 from benchmark.runner import Runner, plan
@@ -25,6 +24,7 @@ from methods.llm.summarize import segment_blocks, summarize_histories
 from methods.llm.prompts import token_ids
 from methods.llm.yesno import YesNoLM, answer_token_ids, constant, pack, ragged, suffixes
 from methods.llm_trsr import DEFAULTS, LLMTRSR
+from tests.conftest import candidate_scores, fit_context
 
 CPU = torch.device("cpu")
 ITEM_TEXT = ("",) + tuple(f"film-{i}" for i in range(1, 21))
@@ -134,24 +134,10 @@ def test_packed_candidates_score_exactly_like_one_prompt_per_candidate(tmp_path)
                 assert torch.allclose(scores[row, c], expected, atol=1e-4), (row, c)
 
 
-def _context(tmp_path: Path, seed: int = 0) -> RunContext:
-    return RunContext(
-        seed=seed, budget=Budget(max_epochs=1, patience=1, wall_clock_s=300, tuning_trials=1), max_history=10,
-        device=CPU, cache_dir=tmp_path, validate=lambda score: 0.0, deadline=time.monotonic() + 300,
-        validation_users=8,
-    )
-
-
 def _fit(view, cache: Path, disabled=(), seed=0, **overrides):
     method = LLMTRSR(dict(SMALL, **overrides), frozenset(disabled))
-    report = method.fit(view, _context(cache, seed))
+    report = method.fit(view, fit_context(cache, seed))
     return method, report
-
-
-def _candidate_scores(method, view):
-    history, lengths = view.train.last(torch.arange(6), 10)
-    candidates = torch.arange(1, 25).view(6, 4)
-    return method.score(ScoreBatch(users=view.users[:6], history=history, lengths=lengths, candidates=candidates))
 
 
 def test_fit_is_deterministic_reuses_summaries_and_refuses_full_ranking(small_view, tmp_path):
@@ -160,9 +146,9 @@ def test_fit_is_deterministic_reuses_summaries_and_refuses_full_ranking(small_vi
     assert summaries["generated"] > 0 and summaries["type"] == "hierarchical"
     second, again = _fit(small_view, tmp_path)
     assert again.notes["summaries"]["generated"] == 0 and again.notes["summaries"]["memo"] == "hit (nothing generated)"
-    assert torch.equal(_candidate_scores(first, small_view), _candidate_scores(second, small_view))
+    assert torch.equal(candidate_scores(first, small_view), candidate_scores(second, small_view))
     other, _ = _fit(small_view, tmp_path, seed=1)
-    assert not torch.equal(_candidate_scores(first, small_view), _candidate_scores(other, small_view))
+    assert not torch.equal(candidate_scores(first, small_view), candidate_scores(other, small_view))
     trainable, total = first.parameter_counts()
     assert 0 < trainable < total and first.tokens_processed() > 0
     history, lengths = small_view.train.last(torch.arange(2), 10)
