@@ -20,7 +20,7 @@ from benchmark.runner import Runner, plan
 from methods import BUILTIN_METHODS
 from methods.llm.backbone import load_backbone
 from methods.llm.generation import Decoding, GenerationMemo, GenerationStats, TextGenerator
-from methods.llm.summarize import segment_blocks, summarize_histories
+from methods.llm.summarize import block_prompt, segment_blocks, summarize_histories
 from methods.llm.prompts import token_ids
 from methods.llm.yesno import YesNoLM, answer_token_ids, constant, pack, ragged, suffixes
 from methods.llm_trsr import DEFAULTS, LLMTRSR
@@ -103,6 +103,21 @@ def test_summaries_are_generated_once_then_read_from_the_memo(tmp_path, monkeypa
     with first.memo.path.open("a") as handle:
         handle.write('{"sha": "torn')  # an interrupted append
     assert len(GenerationMemo(first.memo.directory, {}).entries) == before
+
+
+def test_solo_replies_do_not_depend_on_the_memo_or_the_other_prompts(tmp_path):
+    """Solo generation (batch size 1, the ci setting) is what makes `check` exact from an empty memo."""
+    prompts = [block_prompt(list(range(start, start + 4)), ITEM_TEXT) for start in (1, 5, 9, 13)]
+
+    def generator(cache, batch_size=1):
+        return TextGenerator(load_backbone("tiny", tmp_path / "models"), Decoding(10, 1.3), cache, CPU, batch_size)
+
+    together, _ = generator(tmp_path / "a").generate(prompts)
+    piecemeal = generator(tmp_path / "b")
+    piecemeal.generate(prompts[2:3])  # the memo holds one prompt before the rest arrive
+    apart, stats = piecemeal.generate(prompts[::-1])
+    assert apart[::-1] == together and stats.memo_hits == 1
+    assert generator(tmp_path / "a", batch_size=4).memo.path != generator(tmp_path / "a").memo.path
 
 
 def test_packed_candidates_score_exactly_like_one_prompt_per_candidate(tmp_path):
