@@ -106,6 +106,23 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Mock-run one method on a small profile and report every submission check (exit 1 on a failure)."""
+    import tempfile
+
+    from benchmark.results import ResultStore
+    from benchmark.validation import render_findings, validate_method
+
+    profile = load_profile(args.profile)
+    registry = _registry()
+    registry.get(args.method)  # unknown names fail here, with the list of known ones
+    with tempfile.TemporaryDirectory(prefix="benchmark-validate-") as scratch:
+        runner = _runner(args, profile, ResultStore(Path(scratch)))
+        findings = validate_method(args.method, registry, profile, runner)
+    print(render_findings(args.method, findings))
+    return 0 if all(f.passed for f in findings) else 1
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from benchmark.leaderboard import render
     from benchmark.runner import estimate_seconds, plan
@@ -228,6 +245,14 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--device", choices=("cpu", "cuda", "auto"), help="override the profile's device")
     check.add_argument("--no-progress", action="store_true", help="no progress bar")
     check.set_defaults(handler=cmd_check)
+
+    val = sub.add_parser("validate", help="submission checks for one method: card, interface, determinism, "
+                         "no test access, candidate order, every ablation switch")
+    val.add_argument("method", help="registered method name (built-in or plugin)")
+    val.add_argument("--profile", default="ci", help="profile for the mock run (default: ci; its first dataset and seed)")
+    val.add_argument("--mirror", help="folder replacing the network for dataset downloads")
+    val.add_argument("--device", choices=("cpu", "cuda", "auto"), help="override the profile's device")
+    val.set_defaults(handler=cmd_validate)
 
     board = sub.add_parser("leaderboard", help="render Markdown and CSV leaderboards from records")
     board.add_argument("--profile", default=DEFAULT_PROFILE, help="profile name")

@@ -67,8 +67,8 @@ def available_profiles() -> list[str]:
     return sorted(p.stem for p in PROFILES_DIR.glob("*.yaml"))
 
 
-def load_profile(name_or_path: str) -> Profile:
-    """Load a built-in profile by name, or any profile YAML by path."""
+def profile_file(name_or_path: str) -> Path:
+    """The YAML file behind a built-in profile name or a path."""
     path = Path(name_or_path)
     if path.suffix not in (".yaml", ".yml"):
         path = PROFILES_DIR / f"{name_or_path}.yaml"
@@ -76,6 +76,12 @@ def load_profile(name_or_path: str) -> Profile:
             raise BenchmarkError(
                 f"unknown profile '{name_or_path}'; available: {', '.join(available_profiles())}"
             )
+    return path
+
+
+def load_profile(name_or_path: str) -> Profile:
+    """Load a built-in profile by name, or any profile YAML by path."""
+    path = profile_file(name_or_path)
     profile = build(Profile, read_yaml(path), str(path))
     _check(profile, str(path))
     return profile

@@ -22,7 +22,7 @@ from benchmark.candidates import CandidateSet, candidate_set
 from benchmark.cards import DatasetCard, load_card
 from benchmark.errors import BenchmarkError
 from benchmark.evaluation import EvalTask, evaluate, evaluate_protocols, protocol_name
-from benchmark.method import RunContext, ScoreFn
+from benchmark.method import FitReport, Method, RunContext, ScoreFn
 from benchmark.metrics import PRIMARY_METRIC, summarize
 from benchmark.paths import cache_dir
 from benchmark.profiles import Profile
@@ -148,6 +148,10 @@ class Runner:
             self._data[card.name] = load_split(card, self.profile.user_cap, self.mirror)
         return self._data[card.name]
 
+    def forget(self, card: DatasetCard) -> None:
+        """Drop a loaded dataset from memory (``validate`` keeps a single copy alive at a time)."""
+        self._data.pop(card.name, None)
+
     def eval_rows(self, data: SplitData) -> torch.Tensor:
         """A fixed user subset (same for every method and seed) when the profile caps eval users."""
         return fixed_subset(torch.arange(len(data.sequences)), self.profile.budget.eval_user_cap, EVAL_USER_SEED)
@@ -181,9 +185,10 @@ class Runner:
 
         return validate
 
-    def run_unit(self, unit: RunUnit) -> list[dict[str, Any]]:
-        data = self.data(unit.card)
-        rows = self.eval_rows(data)
+    def fit(self, unit: RunUnit, data: SplitData, rows: torch.Tensor) -> tuple[Method, FitReport, float]:
+        """A freshly seeded instance of the unit's method fitted on ``data`` under the profile's
+        budget: (method, its report, seconds). ``validate`` (submission checks) calls this directly
+        on altered copies of a dataset."""
         seed_everything(unit.seed)
         method = unit.method.instantiate()
         ctx = RunContext(
@@ -196,10 +201,17 @@ class Runner:
             deadline=time.monotonic() + self.profile.budget.wall_clock_s,
             validation_users=int(rows.numel()),
         )
+        started = time.perf_counter()
+        report = method.fit(data.train_view(), ctx)
+        if not isinstance(report, FitReport):
+            raise BenchmarkError(f"{unit.label}: fit() must return a benchmark.method.FitReport, found {type(report).__name__}")
+        return method, report, time.perf_counter() - started
+
+    def run_unit(self, unit: RunUnit) -> list[dict[str, Any]]:
+        data = self.data(unit.card)
+        rows = self.eval_rows(data)
         with PeakMemory(self.device) as memory:
-            started = time.perf_counter()
-            report = method.fit(data.train_view(), ctx)
-            train_s = time.perf_counter() - started
+            method, report, train_s = self.fit(unit, data, rows)
             test = EvalTask(users=data.users, history=data.test_history(), targets=data.test_targets, rows=rows)
             protocols = {
                 p: None if p == "full" else self.candidates(data, "test", int(p.split("-")[1]), unit.seed)

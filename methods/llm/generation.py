@@ -37,6 +37,7 @@ from methods.llm.cache import content_key
 log = logging.getLogger(__name__)
 
 PROMPT_FORMAT_VERSION = 1
+LOG_EVERY_S = 10.0  # progress lines at most this often (solo generation makes one batch per prompt)
 FALLBACK_TEMPLATE = "### User:\n{prompt}\n### Assistant:\n"  # for tokenizers without a chat template
 
 
@@ -152,6 +153,7 @@ class TextGenerator:
         # test model would otherwise emit only pad/bos ids, which decode to an empty string)
         suppressed = sorted(set(tokenizer.all_special_ids) - {tokenizer.eos_token_id})
         self.model.config.use_cache = True
+        logged = time.monotonic()
         try:
             for start in range(0, len(order), self.batch_size):
                 began = time.monotonic()
@@ -178,7 +180,10 @@ class TextGenerator:
                 stats.prompt_tokens += int(mask.sum())
                 stats.generated += len(chunk)
                 self.memo.add([(texts[i], reply) for i, reply in zip(chunk, replies)])
-                log.info("%s generated %d/%d prompts (%.1fs for this batch)", progress, start + len(chunk),
-                         len(order), time.monotonic() - began)
+                done = start + len(chunk)
+                if time.monotonic() - logged >= LOG_EVERY_S or done == len(order):
+                    log.info("%s generated %d/%d prompts (%.1fs for the last batch)", progress, done, len(order),
+                             time.monotonic() - began)
+                    logged = time.monotonic()
         finally:
             self.model.config.use_cache = False

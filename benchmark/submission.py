@@ -1,0 +1,133 @@
+"""Submission bundles: everything a maintainer needs to audit and re-run a method's results.
+
+``submit METHOD --profile P`` runs whatever of the method (with its ablation and config variants)
+is missing from the profile's results store, then writes a folder:
+
+- ``records.jsonl`` and ``per_user/*.npz``: the method's current records and per-user ranks;
+- ``card.json``: the method card (fidelity, deviations, defaults);
+- ``profile.yaml``: the exact profile file the records were produced under;
+- ``config.json``: method specs, their resolved configs, datasets and seeds per spec;
+- ``environment.json``: code version, package versions and hardware of the submitting machine;
+- ``logs/submit.log``: the log of the submit command (the runs it made, or what it collected);
+- ``MANIFEST.json``: the sha256 of every file above.
+
+``check --bundle DIR`` verifies every hash (a changed, missing or unlisted file is rejected with
+its name and both hashes), then re-runs the bundle's (spec, dataset, seed) units under its
+profile into a scratch store and compares every metric with the bundle's records, like ``check``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from benchmark.errors import BenchmarkError
+from benchmark.leaderboard import current_records
+from benchmark.provenance import code_version, hardware, package_versions
+from benchmark.registry import Registry
+from benchmark.results import ResultStore
+
+BUNDLE_FORMAT = 1
+MANIFEST = "MANIFEST.json"
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def method_records(store: ResultStore, method: str) -> list[dict[str, Any]]:
+    """The current record of every (variant, dataset, protocol, seed) of ``method``."""
+    return [r for r in current_records(store.latest()) if r["base_method"] == method]
+
+
+def write_bundle(out: Path, method: str, store: ResultStore, registry: Registry, profile_file: Path,
+                 specs: list[str], log_file: Path, device) -> Path:
+    records = method_records(store, method)
+    if not records:
+        raise BenchmarkError(f"no records of '{method}' in {store.records_path}; nothing to submit")
+    if out.exists() and any(out.iterdir()):
+        raise BenchmarkError(f"bundle folder {out} exists and is not empty; choose another --out")
+    (out / "per_user").mkdir(parents=True, exist_ok=True)
+    (out / "logs").mkdir(exist_ok=True)
+    (out / "records.jsonl").write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
+    for record in records:
+        shutil.copyfile(store.root / record["per_user_file"], out / record["per_user_file"])
+    card = asdict(registry.get(method).card)
+    (out / "card.json").write_text(json.dumps(card, indent=1, sort_keys=True, default=list) + "\n")
+    shutil.copyfile(profile_file, out / "profile.yaml")
+    seeds: dict[str, set[int]] = {}
+    for record in records:
+        seeds.setdefault(record["method"], set()).add(record["seed"])
+    config = {
+        "method": method,
+        "specs": {spec: {"config": _config_of(records, spec), "seeds": sorted(seeds.get(spec, ()))} for spec in specs},
+        "datasets": sorted({r["dataset"] for r in records}),
+    }
+    (out / "config.json").write_text(json.dumps(config, indent=1, sort_keys=True) + "\n")
+    environment = {"code": code_version(), "packages": package_versions(), "hardware": hardware(device)}
+    (out / "environment.json").write_text(json.dumps(environment, indent=1, sort_keys=True) + "\n")
+    shutil.copyfile(log_file, out / "logs" / "submit.log")
+    files = {str(p.relative_to(out)): sha256_file(p) for p in sorted(out.rglob("*")) if p.is_file()}
+    manifest = {
+        "format": BUNDLE_FORMAT, "method": method, "profile": records[0]["profile"],
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "files": files,
+        "rerun": f"python -m benchmark check --bundle {out}",
+    }
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    return out
+
+
+def _config_of(records: list[dict[str, Any]], spec: str) -> dict[str, Any] | None:
+    return next((r["config"] for r in records if r["method"] == spec), None)
+
+
+def verify_bundle(folder: Path) -> dict[str, Any]:
+    """The manifest, once every file's hash matches it; otherwise a BenchmarkError naming the file."""
+    manifest_path = folder / MANIFEST
+    if not manifest_path.exists():
+        raise BenchmarkError(f"{folder} is not a submission bundle: {MANIFEST} is missing")
+    try:
+        manifest = json.loads(manifest_path.read_text())
+        files: dict[str, str] = manifest["files"]
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise BenchmarkError(f"{manifest_path}: malformed manifest ({exc})") from None
+    if manifest.get("format") != BUNDLE_FORMAT:
+        raise BenchmarkError(f"{manifest_path}: bundle format {manifest.get('format')!r}, expected {BUNDLE_FORMAT}")
+    for name, expected in sorted(files.items()):
+        path = folder / name
+        if not path.is_file():
+            raise BenchmarkError(f"bundle {folder}: '{name}' is listed in {MANIFEST} but missing")
+        found = sha256_file(path)
+        if found != expected:
+            raise BenchmarkError(f"bundle {folder}: '{name}' was changed after submission "
+                                 f"(sha256 in {MANIFEST} {expected[:16]}..., file {found[:16]}...)")
+    unlisted = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()
+                      and str(p.relative_to(folder)) not in files and p.name != MANIFEST)
+    if unlisted:
+        raise BenchmarkError(f"bundle {folder}: '{unlisted[0]}' is not listed in {MANIFEST}")
+    for number, line in enumerate((folder / "records.jsonl").read_text().splitlines(), start=1):
+        record = json.loads(line)
+        if record.get("base_method") != manifest["method"]:
+            raise BenchmarkError(f"bundle {folder}: records.jsonl line {number} is a record of "
+                                 f"'{record.get('base_method')}', expected '{manifest['method']}'")
+        if record["per_user_file"] not in files:
+            raise BenchmarkError(f"bundle {folder}: records.jsonl line {number} names '{record['per_user_file']}', "
+                                 "which the bundle does not hold")
+    return manifest
+
+
+def bundle_units(folder: Path) -> tuple[list[dict[str, Any]], dict[str, list[int]], list[str]]:
+    """(records, seeds per method spec, datasets) of a verified bundle."""
+    records = [json.loads(line) for line in (folder / "records.jsonl").read_text().splitlines()]
+    config = json.loads((folder / "config.json").read_text())
+    seeds = {spec: entry["seeds"] for spec, entry in config["specs"].items() if entry["seeds"]}
+    return records, seeds, config["datasets"]

@@ -1,0 +1,84 @@
+"""Methods that must be rejected by ``validate``, each for one reason (tests/test_validate.py)."""
+
+from __future__ import annotations
+
+import gc
+import os
+
+import torch
+from torch import Tensor
+
+from benchmark.method import FitReport, Method, MethodCard, RunContext, ScoreBatch
+from benchmark.split import SplitData, TrainView
+
+
+class _ItemBias(Method):
+    """Candidate scorer ``-item_id / n`` plus whatever a subclass adds; deterministic and cheap."""
+
+    def fit(self, data: TrainView, ctx: RunContext) -> FitReport:
+        self.n_items = data.n_items
+        return FitReport(epochs=1)
+
+    def score(self, batch: ScoreBatch) -> Tensor:
+        return -batch.candidates.float() / self.n_items
+
+
+class LeakyOracle(_ItemBias):
+    """Finds the harness's dataset among the interpreter's objects and scores the test target first."""
+
+    card = MethodCard(name="leaky", title="Leaky oracle", fidelity="baseline", full_ranking=False,
+                      description="reads test targets behind the harness's back")
+
+    def fit(self, data: TrainView, ctx: RunContext) -> FitReport:
+        report = super().fit(data, ctx)
+        self.targets = {}
+        for obj in gc.get_objects():
+            if isinstance(obj, SplitData) and obj.dataset == data.dataset:
+                self.targets = dict(zip(obj.users.tolist(), obj.test_targets.tolist()))
+        return report
+
+    def score(self, batch: ScoreBatch) -> Tensor:
+        targets = torch.tensor([self.targets.get(u, 0) for u in batch.users.tolist()])
+        return super().score(batch) + (batch.candidates == targets.unsqueeze(1)).float()
+
+
+class DeafSwitch(_ItemBias):
+    """Declares a component and never looks at it."""
+
+    card = MethodCard(name="deaf", title="Deaf switch", fidelity="baseline", full_ranking=False,
+                      components=("recency",), description="ignores its ablation switch")
+
+
+class ColumnBiased(_ItemBias):
+    """Prefers the first candidate columns, whatever items sit there."""
+
+    card = MethodCard(name="column", title="Column biased", fidelity="baseline", full_ranking=False,
+                      description="scores by candidate position")
+
+    def score(self, batch: ScoreBatch) -> Tensor:
+        return -torch.arange(batch.candidates.size(1), dtype=torch.float).expand(batch.candidates.shape).clone()
+
+
+class IncompleteCard(_ItemBias):
+    """Claims to follow a paper but names none, and has no description."""
+
+    card = MethodCard(name="incomplete", title="Incomplete card", fidelity="paper-spec", full_ranking=False)
+
+
+class Wandering(_ItemBias):
+    """A different random item bias on every fit (unseeded randomness)."""
+
+    card = MethodCard(name="wandering", title="Wandering", fidelity="baseline", full_ranking=False,
+                      description="unseeded noise")
+
+    def fit(self, data: TrainView, ctx: RunContext) -> FitReport:
+        unseeded = torch.Generator().manual_seed(int.from_bytes(os.urandom(4), "little"))
+        self.noise = torch.rand(data.n_items, generator=unseeded)
+        return super().fit(data, ctx)
+
+    def score(self, batch: ScoreBatch) -> Tensor:
+        return super().score(batch) + self.noise[batch.candidates]
+
+
+BAD_METHODS = {"leaky": LeakyOracle, "deaf": DeafSwitch, "column": ColumnBiased,
+               "incomplete": IncompleteCard, "wandering": Wandering}
