@@ -76,14 +76,52 @@ def _runner(args: argparse.Namespace, profile, store):
     return Runner(profile, store, device, Path(args.mirror) if args.mirror else default_mirror())
 
 
-def cmd_check(args: argparse.Namespace) -> int:
-    """Re-run the profile into a scratch store and compare every metric with the committed records."""
+def _rerun_and_compare(args: argparse.Namespace, profile, committed: list[dict], where: str, make_units) -> int:
+    """Run ``make_units(store)`` into a scratch store (or ``--keep``) and compare with ``committed``."""
     import tempfile
 
     from benchmark.regression import compare, drift_table
     from benchmark.results import ResultStore
+
+    with tempfile.TemporaryDirectory(prefix="benchmark-check-") as scratch:
+        store = ResultStore(Path(args.keep or scratch) / profile.name)
+        units = make_units(store)
+        print(f"Check: re-running {len(units)} runs of profile '{profile.name}' into {store.root}; "
+              f"tolerance {profile.regression_tolerance} per metric")
+        _runner(args, profile, store).run(units, progress=not args.no_progress)
+        drifts = compare(committed, store.latest(), profile.regression_tolerance)
+    if drifts:
+        print(f"DRIFT: {len(drifts)} values differ from {where}:")
+        print(drift_table(drifts))
+        return 1
+    print(f"OK: {len(committed)} committed records reproduced within {profile.regression_tolerance}.")
+    return 0
+
+
+def _check_bundle(args: argparse.Namespace) -> int:
+    from benchmark.runner import plan
+    from benchmark.submission import bundle_units, verify_bundle
+
+    folder = Path(args.bundle)
+    manifest = verify_bundle(folder)
+    print(f"Bundle {folder}: {len(manifest['files'])} files match {folder / 'MANIFEST.json'}")
+    records, seeds, datasets = bundle_units(folder)
+    profile, registry = load_profile(str(folder / "profile.yaml")), _registry()
+
+    def units(store):
+        return [u for spec, spec_seeds in seeds.items()
+                for u in plan(profile, registry, [spec], datasets, spec_seeds, store, force=True, seeds_given=True)]
+
+    return _rerun_and_compare(args, profile, records, str(folder / "records.jsonl"), units)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Re-run the profile (or a submission bundle) into a scratch store and compare every metric
+    with the committed records."""
     from benchmark.runner import plan
 
+    if args.bundle:
+        return _check_bundle(args)
     profile, registry, methods, datasets, seeds = _selection(args)
     committed_store = _store(args, profile.name)
     wanted = set(methods)
@@ -91,18 +129,47 @@ def cmd_check(args: argparse.Namespace) -> int:
                  if r["method"] in wanted and r["dataset"] in datasets and (r["seed"] in seeds)]
     if not committed:
         raise BenchmarkError(f"no committed records for these methods in {committed_store.root}; nothing to check against")
-    with tempfile.TemporaryDirectory(prefix="benchmark-check-") as scratch:
-        store = ResultStore(Path(args.keep or scratch) / profile.name)
-        units = plan(profile, registry, methods, datasets, seeds, store, force=True, seeds_given=bool(args.seeds))
-        print(f"Check: re-running {len(units)} runs of profile '{profile.name}' into {store.root}; "
-              f"tolerance {profile.regression_tolerance} per metric")
-        _runner(args, profile, store).run(units, progress=not args.no_progress)
-        drifts = compare(committed, store.latest(), profile.regression_tolerance)
-    if drifts:
-        print(f"DRIFT: {len(drifts)} values differ from {committed_store.root / 'records.jsonl'}:")
-        print(drift_table(drifts))
-        return 1
-    print(f"OK: {len(committed)} committed records reproduced within {profile.regression_tolerance}.")
+    return _rerun_and_compare(
+        args, profile, committed, str(committed_store.records_path),
+        lambda store: plan(profile, registry, methods, datasets, seeds, store, force=True, seeds_given=bool(args.seeds)),
+    )
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    """Run what is missing of one method (with its variants) on a profile, then write its bundle."""
+    import tempfile
+
+    from benchmark.profiles import profile_file
+    from benchmark.runner import plan
+    from benchmark.submission import write_bundle
+
+    args.methods, args.seeds, args.no_variants = args.method, None, False
+    profile, registry, specs, datasets, seeds = _selection(args)
+    store = _store(args, profile.name)
+    out = Path(args.out or f"submission-{args.method}-{profile.name}")
+    with tempfile.TemporaryDirectory(prefix="benchmark-submit-") as scratch:
+        log_file = Path(scratch) / "submit.log"
+        handler = logging.FileHandler(log_file)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root = logging.getLogger()
+        root.addHandler(handler)
+        level = root.level
+        root.setLevel(min(level, logging.INFO) if level else logging.INFO)  # the bundle's log is never empty
+        try:
+            units = plan(profile, registry, specs, datasets, seeds, store, force=False)
+            pending = [u for u in units if not u.done]
+            log.info("submit %s on profile %s: %d runs, %d already in %s", args.method, profile.name, len(units),
+                     len(units) - len(pending), store.records_path)
+            runner = _runner(args, profile, store)
+            runner.run(units, progress=not args.no_progress)
+            bundle = write_bundle(out, args.method, store, registry, profile_file(args.profile), specs, log_file,
+                                  runner.device)
+        finally:
+            root.removeHandler(handler)
+            root.setLevel(level)
+            handler.close()
+    print(f"Bundle: {bundle} ({len(units)} runs; {len(pending)} run now). Maintainers re-run it with:\n"
+          f"  python -m benchmark check --bundle {bundle}")
     return 0
 
 
@@ -243,8 +310,22 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--keep", help="write the re-run's records here instead of a temporary folder")
     check.add_argument("--mirror", help="folder replacing the network for dataset downloads")
     check.add_argument("--device", choices=("cpu", "cuda", "auto"), help="override the profile's device")
+    check.add_argument("--bundle", help="a submission bundle folder: verify its hashes, re-run its units under its "
+                                        "own profile.yaml and compare with its records (other selection options are ignored)")
     check.add_argument("--no-progress", action="store_true", help="no progress bar")
     check.set_defaults(handler=cmd_check)
+
+    submit = sub.add_parser("submit", help="run what is missing of one method (and its variants) on a profile and "
+                                           "write a hashed submission bundle")
+    submit.add_argument("method", help="registered method name")
+    submit.add_argument("--profile", default=DEFAULT_PROFILE, help=f"profile name or YAML path (default: {DEFAULT_PROFILE})")
+    submit.add_argument("--datasets", help="comma-separated dataset names (default: the profile's)")
+    submit.add_argument("--out", help="bundle folder (default: ./submission-METHOD-PROFILE; must not exist or be empty)")
+    submit.add_argument("--results", help="results root (default: leaderboards/)")
+    submit.add_argument("--mirror", help="folder replacing the network for dataset downloads")
+    submit.add_argument("--device", choices=("cpu", "cuda", "auto"), help="override the profile's device")
+    submit.add_argument("--no-progress", action="store_true", help="no progress bar")
+    submit.set_defaults(handler=cmd_submit)
 
     val = sub.add_parser("validate", help="submission checks for one method: card, interface, determinism, "
                          "no test access, candidate order, every ablation switch")
