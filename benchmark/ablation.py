@@ -8,7 +8,7 @@ get a Wilcoxon signed-rank test, so a reader can tell a real effect from seed no
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -52,22 +52,37 @@ def _wilcoxon(store: ResultStore, full: dict[int, dict], variant: dict[int, dict
     return f"{stats.wilcoxon(differences).pvalue:.3g}"
 
 
-def render_ablations(store: ResultStore, records: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
-    """Markdown lines and CSV rows for every (dataset, method) that has ablation variants."""
+BySeed = dict[int, dict[str, Any]]
+
+
+def ablation_groups(records: list[dict[str, Any]]) -> Iterator[tuple[str, str, str, BySeed, dict[str, BySeed]]]:
+    """(dataset, method, headline protocol, full model's records by seed, each variant's records by
+    seed) for every (dataset, method) that has variants; shared by the tables and the plots."""
     groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for r in records:
         groups[(r["dataset"], r["base_method"])].append(r)
-    lines: list[str] = []
-    csv_rows: list[dict[str, Any]] = []
     for (dataset, base), group in sorted(groups.items()):
         if not any(r["method"] != base for r in group):
             continue
         protocol = headline_protocol(group)
         full = {r["seed"]: r for r in group if r["protocol"] == protocol and r["method"] == base}
-        variants: dict[str, dict[int, dict]] = defaultdict(dict)
+        variants: dict[str, BySeed] = defaultdict(dict)
         for r in group:
             if r["protocol"] == protocol and r["method"] != base:
                 variants[r["method"]][r["seed"]] = r
+        yield dataset, base, protocol, full, dict(sorted(variants.items()))
+
+
+def paired_deltas(full: BySeed, variant: BySeed, metric: str = "NDCG@10") -> list[float]:
+    """Variant minus full model, per seed both ran."""
+    return [variant[s]["metrics"][metric] - full[s]["metrics"][metric] for s in sorted(variant.keys() & full.keys())]
+
+
+def render_ablations(store: ResultStore, records: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
+    """Markdown lines and CSV rows for every (dataset, method) that has ablation variants."""
+    lines: list[str] = []
+    csv_rows: list[dict[str, Any]] = []
+    for dataset, base, protocol, full, variants in ablation_groups(records):
         lines += ["", f"## Ablation: `{base}` on {dataset} ({protocol})", ""]
         if not full:
             lines.append(f"The full model `{base}` has no {protocol} records yet; nothing to compare against.")
@@ -79,7 +94,7 @@ def render_ablations(store: ResultStore, records: list[dict[str, Any]]) -> tuple
             "| variant | seeds | " + " | ".join(ABLATION_METRICS) + " | Δ NDCG@10 | p (per-user) | train s | notes |",
             "|---|---|" + "---|" * len(ABLATION_METRICS) + "---|---|---|---|",
         ]
-        rows = [(base, full)] + sorted(variants.items())
+        rows = [(base, full)] + list(variants.items())
         for name, by_seed in rows:
             seeds = sorted(by_seed.keys() & full.keys())
             cells = [f"`{name}`", ",".join(map(str, sorted(by_seed)))]
@@ -88,8 +103,7 @@ def render_ablations(store: ResultStore, records: list[dict[str, Any]]) -> tuple
             if name == base:
                 cells += ["–", "–"]
             elif seeds:
-                deltas = [by_seed[s]["metrics"]["NDCG@10"] - full[s]["metrics"]["NDCG@10"] for s in seeds]
-                cells += [_cell(deltas, signed=True), _wilcoxon(store, full, by_seed, seeds)]
+                cells += [_cell(paired_deltas(full, by_seed), signed=True), _wilcoxon(store, full, by_seed, seeds)]
             else:
                 cells += ["no shared seed", "–"]
             limited = sum(r["training"]["stopped_by"] == "wall_clock" for r in by_seed.values())

@@ -115,6 +115,13 @@ def _check_bundle(args: argparse.Namespace) -> int:
     return _rerun_and_compare(args, profile, records, str(folder / "records.jsonl"), units)
 
 
+def _cards(registry) -> dict[str, dict]:
+    """Every registered method's card fields, for the HTML board."""
+    from dataclasses import asdict
+
+    return {name: asdict(registry.get(name).card) for name in registry.names()}
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     """Re-run the profile (or a submission bundle) into a scratch store and compare every metric
     with the committed records."""
@@ -215,7 +222,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     runner = _runner(args, profile, store)
     started = time.perf_counter()
     ran = runner.run(units, progress=not args.no_progress)
-    path = render(store, profile.name)
+    path = render(store, profile.name, _cards(registry))
     print(f"Ran {ran} runs in {_duration(time.perf_counter() - started)}.")
     print(f"Leaderboard: {path}")
     return 0
@@ -265,7 +272,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     store = _store(args, profile.name)
     if not store.records_path.exists():
         raise BenchmarkError(f"no records for profile '{profile.name}' at {store.records_path}; run it first")
-    print(f"Leaderboard: {render(store, profile.name)}")
+    print(f"Leaderboard: {render(store, profile.name, _cards(_registry()))}")
     return 0
 
 

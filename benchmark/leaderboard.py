@@ -13,17 +13,19 @@ import csv
 import math
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
 from benchmark.ablation import render_ablations
 from benchmark.confidence import mean_ci
 from benchmark.costs import render_costs
+from benchmark.html import markdown_to_html
 from benchmark.metrics import METRICS, PRIMARY_METRIC
 from benchmark.results import ResultStore
 from benchmark.significance import significance_marks, tie_ranks
 
+PLOTS_DIR = "plots"
 PROTOCOL_TITLES = {"full": "full ranking (all items, history masked)"}
 
 
@@ -78,6 +80,7 @@ def summarize_table(by_method: dict[str, list[dict[str, Any]]]) -> list[dict[str
             "train_s": float(np.mean([r["timing"]["train_s"] for r in runs])),
             "epochs": float(np.mean([r["training"]["epochs"] for r in runs])),
             "notes": _notes(runs),
+            "llm": runs[0].get("tokens_processed") is not None,
         }
         for metric in METRICS:
             row[metric] = mean_ci([r["metrics"][metric] for r in runs])
@@ -118,8 +121,27 @@ def ranked_table(store: ResultStore, by_method: dict[str, list[dict[str, Any]]])
     return rows, reference
 
 
-def render(store: ResultStore, profile: str) -> Path:
-    """Write ``README.md`` and ``leaderboard.csv`` next to the records; returns the Markdown path."""
+def _plots_section(folder: Path, boards: dict, records: list[dict[str, Any]]) -> list[str]:
+    """Write the plots (stale PNGs from an earlier render are removed) and link them."""
+    from benchmark.plots import render_plots
+
+    written = render_plots(folder, boards, records)
+    keep = {name for names in written.values() for name in names}
+    for stale in folder.glob("*.png"):
+        if stale.name not in keep:
+            stale.unlink()
+    lines = []
+    for dataset, names in sorted(written.items()):
+        lines += ["", f"## Plots: {dataset}", ""]
+        lines += [f"![{name[:-4]}]({PLOTS_DIR}/{name})" for name in names]
+    return lines
+
+
+def render(store: ResultStore, profile: str, cards: Mapping[str, Mapping[str, Any]] | None = None) -> Path:
+    """Write ``README.md``, ``leaderboard.csv``, ``plots/`` and ``index.html`` next to the records;
+    returns the Markdown path. ``cards`` (method name -> card fields) completes the HTML's method
+    cards with what records do not carry (description, deviations); without it the cards come from
+    the records' own ``method_card``."""
     records = current_records(store.latest())
     tables = _group(records)
     not_run: dict[tuple[str, str], dict[str, str]] = defaultdict(dict)  # (dataset, protocol) -> method -> why
@@ -148,8 +170,10 @@ def render(store: ResultStore, profile: str) -> Path:
         f"Code versions: {', '.join(shas) if shas else 'none'}.",
     ]
     csv_rows = []
+    boards = {}
     for (dataset, protocol) in sorted(tables, key=lambda k: (k[0], k[1] != "full", k[1])):
         rows, reference = ranked_table(store, tables[(dataset, protocol)])
+        boards[(dataset, protocol)] = rows
         not_applicable = sorted(not_run[(dataset, protocol)].items())
         lines += ["", f"## {dataset}: {protocol_title(protocol)}", ""]
         lines += _markdown_table(rows, not_applicable, reference)
@@ -167,8 +191,13 @@ def render(store: ResultStore, profile: str) -> Path:
     lines += render_costs(records)
     csv_rows += ablation_csv
     store.root.mkdir(parents=True, exist_ok=True)
+    lines += _plots_section(store.root / PLOTS_DIR, boards, records)
     markdown = store.root / "README.md"
     markdown.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    record_cards = {r["base_method"]: {"name": r["base_method"], **r["method_card"]} for r in records}
+    page = markdown_to_html("\n".join(lines), store.root, {**record_cards, **{k: v for k, v in (cards or {}).items()
+                                                                             if k in record_cards}})
+    (store.root / "index.html").write_text(page, encoding="utf-8")
     with (store.root / "leaderboard.csv").open("w", newline="", encoding="utf-8") as handle:
         fieldnames = ["dataset", "protocol", "method", "metric", "mean", "ci95_half_width", "n_seeds", "n_users", "train_s",
                       "rank", "vs_reference"]
