@@ -110,7 +110,8 @@ def _check_bundle(args: argparse.Namespace) -> int:
 
     def units(store):
         return [u for spec, spec_seeds in seeds.items()
-                for u in plan(profile, registry, [spec], datasets, spec_seeds, store, force=True, seeds_given=True)]
+                for u in plan(profile, registry, [spec], datasets, spec_seeds, store, force=True, seeds_given=True,
+                              tuned_from=folder)]
 
     return _rerun_and_compare(args, profile, records, str(folder / "records.jsonl"), units)
 
@@ -138,7 +139,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         raise BenchmarkError(f"no committed records for these methods in {committed_store.root}; nothing to check against")
     return _rerun_and_compare(
         args, profile, committed, str(committed_store.records_path),
-        lambda store: plan(profile, registry, methods, datasets, seeds, store, force=True, seeds_given=bool(args.seeds)),
+        lambda store: plan(profile, registry, methods, datasets, seeds, store, force=True, seeds_given=bool(args.seeds),
+                           tuned_from=committed_store.root),
     )
 
 
@@ -177,6 +179,46 @@ def cmd_submit(args: argparse.Namespace) -> int:
             handler.close()
     print(f"Bundle: {bundle} ({len(units)} runs; {len(pending)} run now). Maintainers re-run it with:\n"
           f"  python -m benchmark check --bundle {bundle}")
+    return 0
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    """Equal-budget TPE tuning on valid NDCG@10 for each (method, dataset); outcomes used by run."""
+    from benchmark.cards import load_card
+    from benchmark.runner import RunUnit
+    from benchmark.tuning import check_space, default_storage, tune_method
+
+    args.no_variants, args.seeds = True, None
+    profile, registry, methods, datasets, _ = _selection(args)
+    trials = profile.hpo_trials if args.trials is None else args.trials
+    if trials < 1:
+        raise BenchmarkError(f"profile '{profile.name}' has hpo_trials {profile.hpo_trials}; pass --trials N to tune anyway")
+    store = _store(args, profile.name)
+    storage = args.storage or default_storage(store.root)
+    runner = _runner(args, profile, store)
+    seed = profile.seeds[0]
+    for name in methods:
+        card = registry.get(name).card
+        check_space(name, card.search_space, card.defaults)
+        for dataset in datasets:
+            if not card.search_space:
+                print(f"{name} on {dataset}: the card declares no search space; card defaults are used (0 trials)")
+                continue
+            dataset_card = load_card(dataset)
+            data = runner.data(dataset_card)
+            rows = runner.eval_rows(data)
+
+            def objective_fit(params, dataset_card=dataset_card, data=data, rows=rows):
+                resolved = registry.resolve(name, profile.method_config, params)
+                unit = RunUnit(resolved, dataset_card, seed, "tuning-trial", (), False)
+                method, report, seconds = runner.fit(unit, data, rows)
+                value = report.best_valid if report.best_valid is not None else runner.valid_score(unit, data, rows, method)
+                return value, {"train_s": round(seconds, 3), "stopped_by": report.stopped_by, "epochs": report.epochs}
+
+            outcome = tune_method(name, dataset, profile, card.search_space, trials, storage, store.root, objective_fit)
+            print(f"{name} on {dataset}: {outcome['trials']} trials, best valid NDCG@10 {outcome['best_valid']:.4f} "
+                  f"with {outcome['params']}")
+    print(f"Tuned parameters are in {store.root / 'tuning'}; `run` uses them (records and boards say so).")
     return 0
 
 
@@ -333,6 +375,17 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--device", choices=("cpu", "cuda", "auto"), help="override the profile's device")
     submit.add_argument("--no-progress", action="store_true", help="no progress bar")
     submit.set_defaults(handler=cmd_submit)
+
+    tune = sub.add_parser("tune", help="equal-budget optuna TPE tuning on valid NDCG@10; run uses the outcome")
+    tune.add_argument("--methods", help="comma-separated method names (default: the profile's)")
+    tune.add_argument("--datasets", help="comma-separated dataset names (default: the profile's)")
+    tune.add_argument("--profile", default=DEFAULT_PROFILE, help=f"profile name or YAML path (default: {DEFAULT_PROFILE})")
+    tune.add_argument("--trials", type=int, help="trials per (method, dataset) (default: the profile's hpo_trials)")
+    tune.add_argument("--storage", help="optuna storage URL (default: sqlite file tuning/optuna.db beside the records)")
+    tune.add_argument("--results", help="results root (default: leaderboards/)")
+    tune.add_argument("--mirror", help="folder replacing the network for dataset downloads")
+    tune.add_argument("--device", choices=("cpu", "cuda", "auto"), help="override the profile's device")
+    tune.set_defaults(handler=cmd_tune)
 
     val = sub.add_parser("validate", help="submission checks for one method: card, interface, determinism, "
                          "no test access, candidate order, every ablation switch")

@@ -66,6 +66,9 @@ def _notes(runs: list[dict[str, Any]]) -> str:
         notes.append(f"hit wall-clock budget in {limited}/{len(runs)} seeds")
     if capped:
         notes.append(f"reached max_epochs in {capped}/{len(runs)} seeds")
+    tuned = {(r.get("tuning") or {}).get("trials") for r in runs}
+    if tuned != {None}:
+        notes.append("tuned: " + "/".join(str(t or 0) for t in sorted(tuned, key=lambda t: t or 0)) + " TPE trials")
     return "; ".join(notes)
 
 

@@ -48,6 +48,8 @@ class MethodCard:
     defaults: Mapping[str, Any] = field(default_factory=dict)
     deviations: tuple[str, ...] = ()
     description: str = ""
+    # hyper-parameter -> ("log"|"float"|"int", low, high) or ("choice", [values]); see benchmark.tuning
+    search_space: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.fidelity not in FIDELITIES:

@@ -53,12 +53,14 @@ class Profile:
     # `check`: the largest absolute difference per metric between a re-run and the committed record
     # that is not a drift. 0.0 = exact match (expected on the same machine for epoch-bounded runs).
     regression_tolerance: float = 0.0
+    # `tune`: optuna TPE trials per (method, dataset), the same for every method (0 = card defaults, no tuning)
+    hpo_trials: int = 0
 
     def digest(self) -> str:
         """Hash of everything that changes a run's numbers (not the lists of what to run)."""
         relevant = asdict(self)
         for key in ("name", "description", "datasets", "methods", "seeds", "method_config", "ablation_seeds",
-                    "regression_tolerance"):
+                    "regression_tolerance", "hpo_trials"):
             relevant.pop(key)
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -98,6 +100,8 @@ def _check(profile: Profile, where: str) -> None:
         raise BenchmarkError(f"{where}: 'max_history' must be >= 2, found {profile.max_history}")
     if profile.device not in ("cpu", "cuda", "auto"):
         raise BenchmarkError(f"{where}: 'device' must be cpu, cuda or auto, found '{profile.device}'")
+    if profile.hpo_trials < 0:
+        raise BenchmarkError(f"{where}: 'hpo_trials' must be >= 0, found {profile.hpo_trials}")
     if profile.regression_tolerance < 0:
         raise BenchmarkError(f"{where}: 'regression_tolerance' must be >= 0, found {profile.regression_tolerance}")
     b = profile.budget

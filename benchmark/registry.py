@@ -57,9 +57,11 @@ class Registry:
             raise BenchmarkError(f"method '{name}': '{target}' is not a benchmark.method.Method subclass")
         return target
 
-    def resolve(self, spec: str, profile_config: Mapping[str, Any] | None = None) -> ResolvedMethod:
-        """Parse ``name[-component,key=value]`` and build the config; unknown components or keys
-        are errors that name them."""
+    def resolve(self, spec: str, profile_config: Mapping[str, Any] | None = None,
+                tuned: Mapping[str, Any] | None = None) -> ResolvedMethod:
+        """Parse ``name[-component,key=value]`` and build the config (card defaults < profile
+        ``method_config`` < ``tuned`` parameters < the spec's overrides); unknown components or
+        keys are errors that name them."""
         variant = parse_variant(spec)
         cls = self.get(variant.base)
         card = cls.card
@@ -71,6 +73,8 @@ class Registry:
         overrides = dict((profile_config or {}).get(variant.base, {}))
         reject_unknown_keys(overrides, config, f"profile method_config.{variant.base}")
         config.update(overrides)
+        reject_unknown_keys(dict(tuned or {}), config, f"tuned parameters of '{variant.base}'")
+        config.update(dict(tuned or {}))
         reject_unknown_keys(dict(variant.overrides), config, f"method spec '{spec}'")
         config.update(dict(variant.overrides))
         return ResolvedMethod(cls, variant, config)

@@ -22,7 +22,7 @@ from benchmark.candidates import CandidateSet, candidate_set
 from benchmark.cards import DatasetCard, load_card
 from benchmark.errors import BenchmarkError
 from benchmark.evaluation import EvalTask, evaluate, evaluate_protocols, protocol_name
-from benchmark.method import FitReport, Method, RunContext, ScoreFn
+from benchmark.method import FitReport, Method, RunContext, ScoreFn, parse_variant
 from benchmark.metrics import PRIMARY_METRIC, summarize
 from benchmark.paths import cache_dir
 from benchmark.profiles import Profile
@@ -30,6 +30,7 @@ from benchmark.provenance import PeakMemory, code_version, hardware, package_ver
 from benchmark.registry import Registry, ResolvedMethod
 from benchmark.results import ResultStore
 from benchmark.split import SplitData
+from benchmark.tuning import load_tuned
 
 log = logging.getLogger(__name__)
 EVAL_USER_SEED = 0
@@ -46,6 +47,7 @@ class RunUnit:
     protocols: tuple[str, ...]
     done: bool
     skipped: tuple[tuple[str, str], ...] = ()  # (protocol, why it is not run) for the leaderboard
+    tuning: dict[str, Any] | None = None  # the stored tuning outcome whose parameters the config holds
 
     @property
     def label(self) -> str:
@@ -67,16 +69,20 @@ def unit_hash(profile: Profile, method: ResolvedMethod, card: DatasetCard, seed:
 
 def plan(
     profile: Profile, registry: Registry, methods: list[str], datasets: list[str], seeds: list[int],
-    store: ResultStore, force: bool, seeds_given: bool = False,
+    store: ResultStore, force: bool, seeds_given: bool = False, tuned_from: Path | None = None,
 ) -> list[RunUnit]:
     """Units for every (method spec, dataset, seed). Variants (components off or config overrides)
     use the profile's ``ablation_seeds`` unless seeds were given explicitly. A method config's
-    ``max_candidates`` drops the larger candidate boards (a budget decision the board then states)."""
+    ``max_candidates`` drops the larger candidate boards (a budget decision the board then states).
+    Tuned parameters stored under ``tuned_from`` (default: the store's root) enter the config of
+    every spec of that method on that dataset."""
     done = set() if force else store.completed_hashes()
     cards = [load_card(d) for d in datasets]
+    tuned_root = store.root if tuned_from is None else tuned_from
     units = []
-    for spec in methods:
-        resolved = registry.resolve(spec, profile.method_config)
+    for spec, card in ((s, c) for s in methods for c in cards):
+        tuning = load_tuned(tuned_root, parse_variant(spec).base, card.name)
+        resolved = registry.resolve(spec, profile.method_config, tuning["params"] if tuning else None)
         limit = resolved.config.get("max_candidates")
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
             raise BenchmarkError(f"method '{spec}': 'max_candidates' must be an integer or null, found {limit!r}")
@@ -90,10 +96,9 @@ def plan(
         is_variant = bool(resolved.variant.disabled or resolved.variant.overrides)
         if is_variant and profile.ablation_seeds is not None and not seeds_given:
             unit_seeds = [s for s in seeds if s in profile.ablation_seeds]
-        for card in cards:
-            for seed in unit_seeds:
-                h = unit_hash(profile, resolved, card, seed)
-                units.append(RunUnit(resolved, card, seed, h, protocols, h in done, skipped))
+        for seed in unit_seeds:
+            h = unit_hash(profile, resolved, card, seed)
+            units.append(RunUnit(resolved, card, seed, h, protocols, h in done, skipped, tuning))
     return units
 
 
@@ -207,6 +212,10 @@ class Runner:
             raise BenchmarkError(f"{unit.label}: fit() must return a benchmark.method.FitReport, found {type(report).__name__}")
         return method, report, time.perf_counter() - started
 
+    def valid_score(self, unit: RunUnit, data: SplitData, rows: torch.Tensor, method: Method) -> float:
+        """Valid NDCG@10 of a fitted method (for fits that report no ``best_valid``)."""
+        return self._validator(unit, data, rows)(method.score)
+
     def run_unit(self, unit: RunUnit) -> list[dict[str, Any]]:
         data = self.data(unit.card)
         rows = self.eval_rows(data)
@@ -272,6 +281,8 @@ class Runner:
             "memory": memory,
             "parameters": {"trainable": trainable, "total": total},
             "tokens_processed": tokens,
+            "tuning": None if unit.tuning is None else {
+                k: unit.tuning[k] for k in ("params", "trials", "best_valid", "sampler", "study")},
             **self._provenance,
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }

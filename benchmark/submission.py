@@ -9,11 +9,13 @@ is missing from the profile's results store, then writes a folder:
 - ``config.json``: method specs, their resolved configs, datasets and seeds per spec;
 - ``environment.json``: code version, package versions and hardware of the submitting machine;
 - ``logs/submit.log``: the log of the submit command (the runs it made, or what it collected);
+- ``tuning/<method>--<dataset>.json``: tuned parameters the runs used, if the method was tuned;
 - ``MANIFEST.json``: the sha256 of every file above.
 
 ``check --bundle DIR`` verifies every hash (a changed, missing or unlisted file is rejected with
 its name and both hashes), then re-runs the bundle's (spec, dataset, seed) units under its
-profile into a scratch store and compares every metric with the bundle's records, like ``check``.
+profile (and its tuned parameters) into a scratch store and compares every metric with the
+bundle's records, like ``check``.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from benchmark.leaderboard import current_records
 from benchmark.provenance import code_version, hardware, package_versions
 from benchmark.registry import Registry
 from benchmark.results import ResultStore
+from benchmark.tuning import TUNING_DIR
 
 BUNDLE_FORMAT = 1
 MANIFEST = "MANIFEST.json"
@@ -76,6 +79,9 @@ def write_bundle(out: Path, method: str, store: ResultStore, registry: Registry,
     environment = {"code": code_version(), "packages": package_versions(), "hardware": hardware(device)}
     (out / "environment.json").write_text(json.dumps(environment, indent=1, sort_keys=True) + "\n")
     shutil.copyfile(log_file, out / "logs" / "submit.log")
+    for tuned in sorted((store.root / TUNING_DIR).glob(f"{method}--*.json")):  # tuned parameters the runs used
+        (out / TUNING_DIR).mkdir(exist_ok=True)
+        shutil.copyfile(tuned, out / TUNING_DIR / tuned.name)
     files = {str(p.relative_to(out)): sha256_file(p) for p in sorted(out.rglob("*")) if p.is_file()}
     manifest = {
         "format": BUNDLE_FORMAT, "method": method, "profile": records[0]["profile"],

@@ -42,6 +42,7 @@ from benchmark.registry import Registry
 from benchmark.results import ResultStore
 from benchmark.runner import Runner, plan
 from benchmark.split import Sequences, SplitData
+from benchmark.tuning import check_space
 
 log = logging.getLogger(__name__)
 PROBE_USERS = 32
@@ -75,6 +76,10 @@ def card_findings(name: str, registry: Registry) -> list[Finding]:
         problems.append(f"card.defaults must hold JSON values ({exc})")
     if any(not str(d).strip() for d in card.deviations):
         problems.append("card.deviations has an empty entry")
+    try:
+        check_space(name, card.search_space, card.defaults)
+    except BenchmarkError as exc:
+        problems.append(str(exc))
     for variant in card.variants:
         try:
             registry.resolve(f"{name}[{variant}]")

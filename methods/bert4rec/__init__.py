@@ -8,6 +8,7 @@ import torch
 
 from benchmark.method import MethodCard
 from benchmark.split import TrainView
+from benchmark.tuning import LEARNING_RATE, WEIGHT_DECAY, DROPOUT
 from methods.recbole_zoo import RecBoleSequential, recbole_defaults
 from methods.sequential_data import shuffled_batches, window_batch, window_bounds
 
@@ -61,6 +62,7 @@ class BERT4Rec(RecBoleSequential):
             "RecBole 1.2.1 never applies its ft_ratio 'mask last item' samples (it tests hasattr on the "
             "Config object); neither do we.",
         ),
+        search_space={"learning_rate": LEARNING_RATE, "weight_decay": WEIGHT_DECAY, "hidden_dropout_prob": DROPOUT, "attn_dropout_prob": DROPOUT, "mask_ratio": ("float", 0.1, 0.5)},
     )
 
     def epoch_batches(self, data: TrainView, seed: int) -> Iterator[Any]:

@@ -1,6 +1,7 @@
 """Caser as RecBole implements it; its window ``L`` is a model hyper-parameter (paper: L=5)."""
 
 from benchmark.method import MethodCard, RunContext
+from benchmark.tuning import LEARNING_RATE, WEIGHT_DECAY, DROPOUT
 from methods.recbole_zoo import RecBoleSequential, recbole_defaults
 
 
@@ -23,6 +24,7 @@ class Caser(RecBoleSequential):
             "sampled negatives and T target items).",
             "The convolution window is min(window, profile max_history) most recent items.",
         ),
+        search_space={"learning_rate": LEARNING_RATE, "weight_decay": WEIGHT_DECAY, "dropout_prob": DROPOUT},
     )
 
     def sequence_length(self, ctx: RunContext) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from benchmark.method import MethodCard
+from benchmark.tuning import LEARNING_RATE
 from methods.llm.adapters import LoraArch
 from methods.llm.itemrec import LLM_DEFAULTS, SHARED_DECISIONS, Arch, FitSession, LLMItemRecMethod
 from methods.llm.search import propose_lora, tpe_search
@@ -25,6 +26,7 @@ class DARec(LLMItemRecMethod):
             "dynamic_adaption: optuna TPE over, per layer, LoRA rank in {0 (none), 4, 8, 16} and targets in "
             "{q/v, all attention + MLP projections}; alpha = 2 x rank. Off: LoRA r=8 on q/v in every layer.",
         ),
+        search_space={"learning_rate": LEARNING_RATE, "cf_loss_weight": ("float", 0.1, 2.0)},
     )
 
     def choose_adapter(self, fit: FitSession) -> tuple[Arch, dict[str, Any]]:

@@ -36,6 +36,7 @@ from benchmark.method import FitReport, Method, MethodCard, RunContext, ScoreBat
 from benchmark.profiles import Budget
 from benchmark.split import TrainView
 from benchmark.training import train_with_early_stopping
+from benchmark.tuning import LEARNING_RATE
 from methods.delrec.gradnorm import GradNormWeights
 from methods.delrec.prompts import PROMPT_VERSION, DelrecPrompts
 from methods.llm.backbone import backbone_summary, load_backbone
@@ -114,6 +115,7 @@ class DELRec(Method):
             "code ranks every catalogue title behind a 20-candidate prompt, mixing the two protocols.",
         ),
         description="Teacher-distilled soft prompt (stage 1) + AdaLoRA fine-tuning (stage 2), full-title scoring.",
+        search_space={"learning_rate": LEARNING_RATE, "stage1_learning_rate": ("log", 1e-3, 2e-2)},
     )
 
     # -- fit -------------------------------------------------------------------------------------

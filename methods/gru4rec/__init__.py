@@ -1,6 +1,7 @@
 """GRU4Rec as RecBole implements it (CE over all items, prefix-augmented samples)."""
 
 from benchmark.method import MethodCard
+from benchmark.tuning import LEARNING_RATE, WEIGHT_DECAY, DROPOUT
 from methods.recbole_zoo import RecBoleSequential, recbole_defaults
 
 
@@ -19,4 +20,5 @@ class GRU4Rec(RecBoleSequential):
             "RecBole's variant: full-softmax CE on prefix-augmented samples instead of the paper's "
             "session-parallel mini-batches with sampled ranking losses.",
         ),
+        search_space={"learning_rate": LEARNING_RATE, "weight_decay": WEIGHT_DECAY, "dropout_prob": DROPOUT},
     )

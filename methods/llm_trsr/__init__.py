@@ -31,6 +31,7 @@ from benchmark.errors import BenchmarkError
 from benchmark.method import FitReport, Method, MethodCard, RunContext, ScoreBatch, module_parameter_counts
 from benchmark.split import TrainView
 from benchmark.training import train_with_early_stopping
+from benchmark.tuning import LEARNING_RATE
 from methods.llm.adapters import LayerAdapter, LoraArch, apply_lora
 from methods.llm.backbone import Backbone, backbone_summary, load_backbone
 from methods.llm.budget import validation_seconds
@@ -107,6 +108,7 @@ class LLMTRSR(Method):
             "Score = logit(yes) - logit(no), which orders candidates like P(yes) without float ties.",
         ),
         description="Pointwise yes/no LLM recommender over a cached preference summary and the recent items.",
+        search_space={"learning_rate": LEARNING_RATE, "lora_rank": ("choice", [4, 8, 16])},
     )
 
     def fit(self, data: TrainView, ctx: RunContext) -> FitReport:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from benchmark.method import MethodCard
+from benchmark.tuning import LEARNING_RATE
 from methods.llm.adapters import LoraArch, MoeArch
 from methods.llm.itemrec import LLM_DEFAULTS, SHARED_DECISIONS, Arch, FitSession, LLMItemRecMethod
 from methods.llm.search import propose_moe, tpe_search
@@ -30,6 +31,7 @@ class MixRec(LLMItemRecMethod):
             "bo: optuna TPE over the expert count in {2, 3, 4} and each expert's rank in {4, 8, 16}. Off: "
             "homogeneous experts (4 x r=8) without search.",
         ),
+        search_space={"learning_rate": LEARNING_RATE, "cf_loss_weight": ("float", 0.1, 2.0)},
     )
 
     def choose_adapter(self, fit: FitSession) -> tuple[Arch, dict[str, Any]]:

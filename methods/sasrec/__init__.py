@@ -1,6 +1,7 @@
 """SASRec as RecBole implements it: prefix-augmented samples, CE over all items at the last position."""
 
 from benchmark.method import MethodCard
+from benchmark.tuning import LEARNING_RATE, WEIGHT_DECAY, DROPOUT
 from methods.recbole_zoo import RecBoleSequential, recbole_defaults
 
 
@@ -23,4 +24,5 @@ class SASRec(RecBoleSequential):
             "RecBole's variant: every training prefix is a sample and the loss is full-softmax CE at the "
             "last position only (the paper uses BCE with one negative at every position).",
         ),
+        search_space={"learning_rate": LEARNING_RATE, "weight_decay": WEIGHT_DECAY, "hidden_dropout_prob": DROPOUT, "attn_dropout_prob": DROPOUT},
     )

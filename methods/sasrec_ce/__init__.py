@@ -11,6 +11,7 @@ from torch import Tensor
 from benchmark.method import FitReport, Method, MethodCard, RunContext, ScoreBatch, module_parameter_counts
 from benchmark.split import TrainView
 from benchmark.training import train_with_early_stopping
+from benchmark.tuning import LEARNING_RATE, WEIGHT_DECAY, DROPOUT
 from methods.sasrec_net import SASRecNet
 from methods.sequential_data import most_recent, shuffled_batches, window_batch, window_bounds
 
@@ -39,6 +40,7 @@ class SASRecCE(Method):
             "Long sequences are cut into windows of max_history + 1 items, so every training target is "
             "used once per epoch (the paper keeps only the most recent window).",
         ),
+        search_space={"learning_rate": LEARNING_RATE, "weight_decay": WEIGHT_DECAY, "hidden_dropout_prob": DROPOUT, "attn_dropout_prob": DROPOUT},
     )
 
     def fit(self, data: TrainView, ctx: RunContext) -> FitReport:

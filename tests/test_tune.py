@@ -1,0 +1,83 @@
+"""`benchmark tune`: seeded TPE trials on valid NDCG@10 only, stored in SQLite, resumable, and the
+chosen parameters used by `run` (records and board say so); bad search spaces are named."""
+
+from __future__ import annotations
+
+import json
+
+import optuna
+import pytest
+import yaml
+
+from benchmark.cli import main
+from benchmark.errors import BenchmarkError
+from benchmark.split import SplitData
+from benchmark.tuning import check_space
+
+PROFILE = {
+    "name": "tunetest", "description": "tuning test", "datasets": ["ml-100k"], "methods": ["sasrec-ce"],
+    "seeds": [0], "candidates": [19], "max_history": 10, "user_cap": 120, "hpo_trials": 3,
+    "budget": {"max_epochs": 1, "patience": 1, "wall_clock_s": 120},
+    "method_config": {"sasrec-ce": {"hidden_size": 16, "inner_size": 32, "n_layers": 1}},
+}
+
+
+@pytest.fixture
+def profile(tmp_path):
+    path = tmp_path / "tunetest.yaml"
+    path.write_text(yaml.safe_dump(PROFILE))
+    return str(path)
+
+
+def _tune(profile, root, *extra):
+    return main(["tune", "--methods", "sasrec-ce", "--profile", profile, "--results", str(root), *extra])
+
+
+def _outcome(root):
+    return json.loads((root / "tunetest" / "tuning" / "sasrec-ce--ml-100k.json").read_text())
+
+
+def test_tune_never_reads_test_targets_is_seeded_resumes_and_feeds_run(profile, tmp_path, monkeypatch):
+    def forbidden(self):
+        raise AssertionError("tuning read test data")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(SplitData, "test_targets", property(forbidden))
+        patch.setattr(SplitData, "test_history", forbidden)
+        assert _tune(profile, tmp_path / "a") == 0
+        assert _tune(profile, tmp_path / "b") == 0
+    first = _outcome(tmp_path / "a")
+    assert first["trials"] == 3 and first["failed_trials"] == 0 and set(first["params"]) == {
+        "learning_rate", "weight_decay", "hidden_dropout_prob", "attn_dropout_prob"}
+    assert 1e-4 <= first["params"]["learning_rate"] <= 1e-2 and 0 < first["best_valid"] < 1
+    assert _outcome(tmp_path / "b")["params"] == first["params"]  # seeded sampler, deterministic fits
+
+    storage = f"sqlite:///{tmp_path / 'a' / 'tunetest' / 'tuning' / 'optuna.db'}"
+    assert _tune(profile, tmp_path / "a") == 0  # nothing missing: no new trial
+    study = optuna.load_study(study_name=first["study"], storage=storage)
+    assert len(study.trials) == 3
+    assert _tune(profile, tmp_path / "a", "--trials", "4") == 0  # resumes: one more trial only
+    assert len(optuna.load_study(study_name=first["study"], storage=storage).trials) == 4
+    assert _outcome(tmp_path / "a")["trials"] == 4
+
+    assert main(["run", "--methods", "sasrec-ce", "--profile", profile, "--results", str(tmp_path / "a"), "--no-progress"]) == 0
+    record = json.loads((tmp_path / "a" / "tunetest" / "records.jsonl").read_text().splitlines()[0])
+    chosen = _outcome(tmp_path / "a")["params"]
+    assert {k: record["config"][k] for k in chosen} == chosen and record["tuning"]["trials"] == 4
+    assert "tuned: 4 TPE trials" in (tmp_path / "a" / "tunetest" / "README.md").read_text()
+
+
+def test_a_bad_search_space_is_named():
+    with pytest.raises(BenchmarkError, match=r"search_space\['lr'\]: not a hyper-parameter of the card"):
+        check_space("m", {"lr": ("log", 1e-4, 1e-2)}, {"learning_rate": 0.001})
+    with pytest.raises(BenchmarkError, match=r"expected \('log', low, high\) with low < high and low > 0"):
+        check_space("m", {"learning_rate": ("log", 0.0, 1e-2)}, {"learning_rate": 0.001})
+    with pytest.raises(BenchmarkError, match="kind one of"):
+        check_space("m", {"learning_rate": ("normal", 0.0, 1.0)}, {"learning_rate": 0.001})
+
+
+def test_tune_refuses_a_profile_without_trials(profile, tmp_path, capsys):
+    path = tmp_path / "none.yaml"
+    path.write_text(yaml.safe_dump({**PROFILE, "hpo_trials": 0}))
+    assert main(["tune", "--methods", "sasrec-ce", "--profile", str(path), "--results", str(tmp_path)]) == 2
+    assert "has hpo_trials 0; pass --trials N" in capsys.readouterr().err
