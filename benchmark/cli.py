@@ -318,6 +318,15 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def _shared_options(parser: argparse.ArgumentParser, *, results: str, progress: bool = True) -> None:
+    """--results, --mirror, --device (and --no-progress) as every running command spells them."""
+    parser.add_argument("--results", help=results)
+    parser.add_argument("--mirror", help="folder replacing the network for dataset downloads (or BENCHMARK_DATA_MIRROR)")
+    parser.add_argument("--device", choices=("cpu", "cuda", "auto"), help="override the profile's device")
+    if progress:
+        parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmark", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging (per-epoch validation)")
@@ -335,10 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seeds", help="comma-separated seeds (default: the profile's)")
     run.add_argument("--dry-run", action="store_true", help="print the plan and estimate, run nothing")
     run.add_argument("--force", action="store_true", help="re-run units whose config hash already has records")
-    run.add_argument("--mirror", help="folder replacing the network for dataset downloads (or BENCHMARK_DATA_MIRROR)")
-    run.add_argument("--results", help="results root (default: leaderboards/); records go to <root>/<profile>/")
-    run.add_argument("--device", choices=("cpu", "cuda", "auto"), help="override the profile's device")
-    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _shared_options(run, results="results root (default: leaderboards/); records go to <root>/<profile>/")
     run.set_defaults(handler=cmd_run)
 
     lst = sub.add_parser("list", help="methods (with variants), datasets and profiles")
@@ -355,13 +361,10 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--no-variants", action="store_true", help="exactly the given --methods specs")
     check.add_argument("--datasets", help="comma-separated dataset names (default: the profile's)")
     check.add_argument("--seeds", help="comma-separated seeds (default: the profile's)")
-    check.add_argument("--results", help="committed results root (default: leaderboards/)")
     check.add_argument("--keep", help="write the re-run's records here instead of a temporary folder")
-    check.add_argument("--mirror", help="folder replacing the network for dataset downloads")
-    check.add_argument("--device", choices=("cpu", "cuda", "auto"), help="override the profile's device")
     check.add_argument("--bundle", help="a submission bundle folder: verify its hashes, re-run its units under its "
                                         "own profile.yaml and compare with its records (other selection options are ignored)")
-    check.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _shared_options(check, results="committed results root (default: leaderboards/)")
     check.set_defaults(handler=cmd_check)
 
     submit = sub.add_parser("submit", help="run what is missing of one method (and its variants) on a profile and "
@@ -370,10 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--profile", default=DEFAULT_PROFILE, help=f"profile name or YAML path (default: {DEFAULT_PROFILE})")
     submit.add_argument("--datasets", help="comma-separated dataset names (default: the profile's)")
     submit.add_argument("--out", help="bundle folder (default: ./submission-METHOD-PROFILE; must not exist or be empty)")
-    submit.add_argument("--results", help="results root (default: leaderboards/)")
-    submit.add_argument("--mirror", help="folder replacing the network for dataset downloads")
-    submit.add_argument("--device", choices=("cpu", "cuda", "auto"), help="override the profile's device")
-    submit.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _shared_options(submit, results="results root (default: leaderboards/)")
     submit.set_defaults(handler=cmd_submit)
 
     tune = sub.add_parser("tune", help="equal-budget optuna TPE tuning on valid NDCG@10; run uses the outcome")
@@ -382,9 +382,7 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--profile", default=DEFAULT_PROFILE, help=f"profile name or YAML path (default: {DEFAULT_PROFILE})")
     tune.add_argument("--trials", type=int, help="trials per (method, dataset) (default: the profile's hpo_trials)")
     tune.add_argument("--storage", help="optuna storage URL (default: sqlite file tuning/optuna.db beside the records)")
-    tune.add_argument("--results", help="results root (default: leaderboards/)")
-    tune.add_argument("--mirror", help="folder replacing the network for dataset downloads")
-    tune.add_argument("--device", choices=("cpu", "cuda", "auto"), help="override the profile's device")
+    _shared_options(tune, results="results root (default: leaderboards/)", progress=False)
     tune.set_defaults(handler=cmd_tune)
 
     val = sub.add_parser("validate", help="submission checks for one method: card, interface, determinism, "
@@ -395,7 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("--device", choices=("cpu", "cuda", "auto"), help="override the profile's device")
     val.set_defaults(handler=cmd_validate)
 
-    board = sub.add_parser("leaderboard", help="render Markdown and CSV leaderboards from records")
+    board = sub.add_parser("leaderboard", help="render the Markdown, CSV, plots and HTML boards from records")
     board.add_argument("--profile", default=DEFAULT_PROFILE, help="profile name")
     board.add_argument("--results", help="results root (default: leaderboards/)")
     board.set_defaults(handler=cmd_leaderboard)

@@ -20,7 +20,6 @@ bundle's records, like ``check``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import time
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.errors import BenchmarkError
+from benchmark.fetch import sha256_of
 from benchmark.leaderboard import current_records
 from benchmark.provenance import code_version, hardware, package_versions
 from benchmark.registry import Registry
@@ -37,14 +37,6 @@ from benchmark.tuning import TUNING_DIR
 
 BUNDLE_FORMAT = 1
 MANIFEST = "MANIFEST.json"
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def method_records(store: ResultStore, method: str) -> list[dict[str, Any]]:
@@ -82,7 +74,7 @@ def write_bundle(out: Path, method: str, store: ResultStore, registry: Registry,
     for tuned in sorted((store.root / TUNING_DIR).glob(f"{method}--*.json")):  # tuned parameters the runs used
         (out / TUNING_DIR).mkdir(exist_ok=True)
         shutil.copyfile(tuned, out / TUNING_DIR / tuned.name)
-    files = {str(p.relative_to(out)): sha256_file(p) for p in sorted(out.rglob("*")) if p.is_file()}
+    files = {str(p.relative_to(out)): sha256_of(p) for p in sorted(out.rglob("*")) if p.is_file()}
     manifest = {
         "format": BUNDLE_FORMAT, "method": method, "profile": records[0]["profile"],
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "files": files,
@@ -112,7 +104,7 @@ def verify_bundle(folder: Path) -> dict[str, Any]:
         path = folder / name
         if not path.is_file():
             raise BenchmarkError(f"bundle {folder}: '{name}' is listed in {MANIFEST} but missing")
-        found = sha256_file(path)
+        found = sha256_of(path)
         if found != expected:
             raise BenchmarkError(f"bundle {folder}: '{name}' was changed after submission "
                                  f"(sha256 in {MANIFEST} {expected[:16]}..., file {found[:16]}...)")

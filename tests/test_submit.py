@@ -8,7 +8,8 @@ import json
 import pytest
 
 from benchmark.cli import main
-from benchmark.submission import MANIFEST, sha256_file
+from benchmark.fetch import sha256_of
+from benchmark.submission import MANIFEST
 
 
 @pytest.fixture
@@ -26,7 +27,7 @@ def test_bundle_holds_records_per_user_card_profile_environment_and_log(bundle):
     assert len(records) == 6 and {r["seed"] for r in records} == {0, 1}  # 2 seeds x (full, cand-19, cand-99)
     for name in ("records.jsonl", "card.json", "profile.yaml", "config.json", "environment.json", "logs/submit.log",
                  *(r["per_user_file"] for r in records)):
-        assert manifest["files"][name] == sha256_file(bundle / name)
+        assert manifest["files"][name] == sha256_of(bundle / name)
     assert json.loads((bundle / "card.json").read_text())["name"] == "pop"
     assert "submit pop on profile ci: 2 runs" in (bundle / "logs" / "submit.log").read_text()
 
@@ -63,7 +64,7 @@ def test_an_unlisted_or_missing_file_is_rejected(bundle, capsys):
 def test_a_consistent_forgery_is_caught_by_the_rerun(bundle, capsys):
     forged = _edit_record(bundle)
     manifest = json.loads((bundle / MANIFEST).read_text())
-    manifest["files"]["records.jsonl"] = sha256_file(bundle / "records.jsonl")
+    manifest["files"]["records.jsonl"] = sha256_of(bundle / "records.jsonl")
     (bundle / MANIFEST).write_text(json.dumps(manifest))
     assert main(["check", "--bundle", str(bundle), "--no-progress"]) == 1
     out = capsys.readouterr().out

@@ -16,7 +16,7 @@ from benchmark.profiles import load_profile
 from benchmark.registry import Registry
 from benchmark.results import ResultStore
 from benchmark.runner import Runner
-from benchmark.validation import validate_method, with_other_test_targets
+from benchmark.validation import card_findings, validate_method, with_other_test_targets
 from tests.bad_methods import BAD_METHODS
 
 import torch
@@ -69,3 +69,12 @@ def test_the_example_plugin_installs_and_passes_validate(tmp_path):
     for check in ("card", "interface", "determinism", "no test access", "ablation -popularity_backoff"):
         assert f"PASS  {check}:" in done.stdout
     assert "OK: 5/5 checks passed" in done.stdout
+
+
+
+def test_every_built_in_card_is_complete():
+    from methods import BUILTIN_METHODS
+
+    registry = Registry(BUILTIN_METHODS, include_plugins=False)
+    findings = {name: card_findings(name, registry)[0] for name in registry.names()}
+    assert {name: f.detail for name, f in findings.items() if not f.passed} == {}

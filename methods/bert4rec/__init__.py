@@ -63,6 +63,9 @@ class BERT4Rec(RecBoleSequential):
             "Config object); neither do we.",
         ),
         search_space={"learning_rate": LEARNING_RATE, "weight_decay": WEIGHT_DECAY, "hidden_dropout_prob": DROPOUT, "attn_dropout_prob": DROPOUT, "mask_ratio": ("float", 0.1, 0.5)},
+        description=(
+            "RecBole 1.2.1's BERT4Rec trained by this suite's loop: a bidirectional Transformer over the history, trained to recover masked items (cloze); scores the next item from a mask appended to the history."
+        ),
     )
 
     def epoch_batches(self, data: TrainView, seed: int) -> Iterator[Any]:

@@ -25,6 +25,9 @@ class Caser(RecBoleSequential):
             "The convolution window is min(window, profile max_history) most recent items.",
         ),
         search_space={"learning_rate": LEARNING_RATE, "weight_decay": WEIGHT_DECAY, "dropout_prob": DROPOUT},
+        description=(
+            "RecBole 1.2.1's Caser trained by this suite's loop: horizontal and vertical convolutions over the embedding matrix of the last `window` items plus a user embedding."
+        ),
     )
 
     def sequence_length(self, ctx: RunContext) -> int:

@@ -27,6 +27,9 @@ class DARec(LLMItemRecMethod):
             "{q/v, all attention + MLP projections}; alpha = 2 x rank. Off: LoRA r=8 on q/v in every layer.",
         ),
         search_space={"learning_rate": LEARNING_RATE, "cf_loss_weight": ("float", 0.1, 2.0)},
+        description=(
+            'A causal LM reads the history as item text; the state at each item boundary scores every item against an item table. Components: block-causal context masking, an injected collaborative (SASRec) token, and dynamic adaption (a searched per-layer adapter architecture).'
+        ),
     )
 
     def choose_adapter(self, fit: FitSession) -> tuple[Arch, dict[str, Any]]:

@@ -21,4 +21,7 @@ class GRU4Rec(RecBoleSequential):
             "session-parallel mini-batches with sampled ranking losses.",
         ),
         search_space={"learning_rate": LEARNING_RATE, "weight_decay": WEIGHT_DECAY, "dropout_prob": DROPOUT},
+        description=(
+            "RecBole 1.2.1's GRU4Rec trained by this suite's loop: a GRU over the item sequence whose last state scores every item."
+        ),
     )

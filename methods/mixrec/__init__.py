@@ -32,6 +32,9 @@ class MixRec(LLMItemRecMethod):
             "homogeneous experts (4 x r=8) without search.",
         ),
         search_space={"learning_rate": LEARNING_RATE, "cf_loss_weight": ("float", 0.1, 2.0)},
+        description=(
+            "DARec's item-level LLM model with a mixture of LoRA experts on q/v (softmax router, load-balancing loss) whose expert count and ranks are searched (TPE); components: context masking, collaborative token, `dynamic_moe`, `bo` (the search)."
+        ),
     )
 
     def choose_adapter(self, fit: FitSession) -> tuple[Arch, dict[str, Any]]:

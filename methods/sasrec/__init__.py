@@ -25,4 +25,7 @@ class SASRec(RecBoleSequential):
             "last position only (the paper uses BCE with one negative at every position).",
         ),
         search_space={"learning_rate": LEARNING_RATE, "weight_decay": WEIGHT_DECAY, "hidden_dropout_prob": DROPOUT, "attn_dropout_prob": DROPOUT},
+        description=(
+            "RecBole 1.2.1's SASRec trained by this suite's loop: a causal self-attention encoder over the history, with RecBole's default loss and hyper-parameters."
+        ),
     )
