@@ -2,7 +2,8 @@
 
 Comparisons are paired: only seeds that both the full model and the variant ran are used (a
 profile may run ablations on fewer seeds), and the per-user NDCG@10 differences on those seeds
-get a Wilcoxon signed-rank test, so a reader can tell a real effect from seed noise.
+get a Wilcoxon signed-rank test (each user's value averaged over those seeds, as on the main
+boards), so a reader can tell a real effect from seed noise.
 """
 
 from __future__ import annotations
@@ -35,6 +36,14 @@ def per_user_ndcg10(store: ResultStore, record: dict[str, Any]) -> dict[int, flo
     return dict(zip(stored["users"].tolist(), gains.tolist()))
 
 
+def user_means(store: ResultStore, runs: dict[int, dict[str, Any]], seeds: list[int]) -> dict[int, float]:
+    """Each user's NDCG@10 averaged over ``seeds``: users, not user-seed pairs, are the independent
+    units of every paired test in the suite (board marks and ablation p-values alike)."""
+    per_seed = [per_user_ndcg10(store, runs[s]) for s in seeds]
+    users = set.intersection(*(set(p) for p in per_seed))
+    return {u: float(np.mean([p[u] for p in per_seed])) for u in users}
+
+
 def _cell(values: list[float], signed: bool) -> str:
     mean, half = mean_ci(values)
     text = f"{mean:+.4f}" if signed else f"{mean:.4f}"
@@ -42,11 +51,8 @@ def _cell(values: list[float], signed: bool) -> str:
 
 
 def _wilcoxon(store: ResultStore, full: dict[int, dict], variant: dict[int, dict], seeds: list[int]) -> str:
-    differences = []
-    for seed in seeds:
-        a, b = per_user_ndcg10(store, full[seed]), per_user_ndcg10(store, variant[seed])
-        differences += [b[u] - a[u] for u in a.keys() & b.keys()]
-    differences = np.asarray(differences)
+    a, b = user_means(store, full, seeds), user_means(store, variant, seeds)
+    differences = np.asarray([b[u] - a[u] for u in sorted(a.keys() & b.keys())])
     if differences.size == 0 or not np.any(differences):
         return "n/a (no differences)"
     return f"{stats.wilcoxon(differences).pvalue:.3g}"
@@ -89,7 +95,7 @@ def render_ablations(store: ResultStore, records: list[dict[str, Any]]) -> tuple
             continue
         lines += [
             "Each row switches one component off (or sets a declared config variant). Δ is the variant minus the full model on the seeds both ran "
-            "(paired); p is a Wilcoxon signed-rank test on per-user NDCG@10 differences over those seeds.",
+            "(paired); p is a Wilcoxon signed-rank test over users of NDCG@10 differences (each user averaged over those seeds).",
             "",
             "| variant | seeds | " + " | ".join(ABLATION_METRICS) + " | Δ NDCG@10 | p (per-user) | train s | notes |",
             "|---|---|" + "---|" * len(ABLATION_METRICS) + "---|---|---|---|",

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from benchmark.ablation import per_user_ndcg10
+from benchmark.ablation import user_means
 from benchmark.metrics import PRIMARY_METRIC
 from benchmark.results import ResultStore
 
@@ -49,12 +49,6 @@ def holm(p_values: list[float]) -> list[float]:
     return adjusted.tolist()
 
 
-def _user_means(store: ResultStore, runs: dict[int, dict[str, Any]], seeds: list[int]) -> dict[int, float]:
-    per_seed = [per_user_ndcg10(store, runs[s]) for s in seeds]
-    users = set.intersection(*(set(p) for p in per_seed))
-    return {u: float(np.mean([p[u] for p in per_seed])) for u in users}
-
-
 def significance_marks(store: ResultStore, by_method: dict[str, list[dict[str, Any]]],
                        means: dict[str, float]) -> tuple[str | None, dict[str, Mark]]:
     """(reference method, mark per method) for one table; no reference without a classic method."""
@@ -73,7 +67,7 @@ def significance_marks(store: ResultStore, by_method: dict[str, list[dict[str, A
         if not seeds:
             marks[method] = Mark("no shared seed")
             continue
-        a, b = _user_means(store, own, seeds), _user_means(store, ref_runs, seeds)
+        a, b = user_means(store, own, seeds), user_means(store, ref_runs, seeds)
         differences = np.asarray([a[u] - b[u] for u in sorted(a.keys() & b.keys())])
         if differences.size == 0 or not np.any(differences):
             marks[method] = Mark("identical")

@@ -12,8 +12,10 @@ every check reported by name:
 - determinism: two fits with the same seed give bit-identical scores on a fixed probe batch.
 - no test access: the method is fitted again on a copy of the dataset whose test targets (and
   only those) were replaced; ``fit`` never receives them, so its scores on the same probe batch
-  must be identical. A method that reaches test targets by another route (reading the data
-  files, searching the interpreter's objects) scores differently and fails.
+  must be identical. A method that reaches the harness's split by another route (the objects of
+  the running process: stack frames, the garbage collector, module globals) scores differently
+  and fails. What this cannot see: a method that re-reads the raw data files from disk itself gets
+  the unaltered test targets in both fits; that route is left to code review of ``fit``.
 - candidate order: a candidate-scoring method must give each candidate the same score wherever
   it sits in the row (the target's column is hidden from methods, so nothing may depend on it).
 - ablation switches: with each component switched off the scores on the probe batch differ from
