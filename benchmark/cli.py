@@ -76,10 +76,29 @@ def _runner(args: argparse.Namespace, profile, store):
     return Runner(profile, store, device, Path(args.mirror) if args.mirror else default_mirror())
 
 
+def _execute(args: argparse.Namespace, profile, store, units):
+    """Run the pending units with the chosen executor; failures are printed (and returned)."""
+    import torch
+
+    from benchmark.executors import RunnerSpec, make_executor
+    from benchmark.runner import resolve_device
+
+    device = resolve_device(args.device or profile.device)
+    spec = RunnerSpec(profile, store.root, str(device), Path(args.mirror) if args.mirror else default_mirror(),
+                      torch.get_num_threads())
+    execution = make_executor(args.executor, spec, args.jobs, args.address, args.retries).execute(
+        units, progress=not args.no_progress)
+    if execution.failures:
+        print(f"FAILED: {len(execution.failures)} runs failed after retries (their records are missing; "
+              f"a re-run runs only them):\n{execution.failure_table()}")
+    return execution
+
+
 def _rerun_and_compare(args: argparse.Namespace, profile, committed: list[dict], where: str, make_units) -> int:
     """Run ``make_units(store)`` into a scratch store (or ``--keep``) and compare with ``committed``."""
     import tempfile
 
+    from benchmark.leaderboard import current_records
     from benchmark.regression import compare, drift_table
     from benchmark.results import ResultStore
 
@@ -88,13 +107,14 @@ def _rerun_and_compare(args: argparse.Namespace, profile, committed: list[dict],
         units = make_units(store)
         print(f"Check: re-running {len(units)} runs of profile '{profile.name}' into {store.root}; "
               f"tolerance {profile.regression_tolerance} per metric")
-        _runner(args, profile, store).run(units, progress=not args.no_progress)
+        _execute(args, profile, store, units)
         drifts = compare(committed, store.latest(), profile.regression_tolerance)
     if drifts:
         print(f"DRIFT: {len(drifts)} values differ from {where}:")
         print(drift_table(drifts))
         return 1
-    print(f"OK: {len(committed)} committed records reproduced within {profile.regression_tolerance}.")
+    current = len(current_records(committed))  # superseded configs stay in records.jsonl as history only
+    print(f"OK: {current} committed records reproduced within {profile.regression_tolerance}.")
     return 0
 
 
@@ -149,7 +169,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     import tempfile
 
     from benchmark.profiles import profile_file
-    from benchmark.runner import plan
+    from benchmark.runner import plan, resolve_device
     from benchmark.submission import write_bundle
 
     args.methods, args.seeds, args.no_variants = args.method, None, False
@@ -169,10 +189,10 @@ def cmd_submit(args: argparse.Namespace) -> int:
             pending = [u for u in units if not u.done]
             log.info("submit %s on profile %s: %d runs, %d already in %s", args.method, profile.name, len(units),
                      len(units) - len(pending), store.records_path)
-            runner = _runner(args, profile, store)
-            runner.run(units, progress=not args.no_progress)
+            if _execute(args, profile, store, units).failures:
+                return 1  # no bundle from an incomplete set of runs
             bundle = write_bundle(out, args.method, store, registry, profile_file(args.profile), specs, log_file,
-                                  runner.device)
+                                  resolve_device(args.device or profile.device))
         finally:
             root.removeHandler(handler)
             root.setLevel(level)
@@ -261,13 +281,12 @@ def cmd_run(args: argparse.Namespace) -> int:
           "the rest are bounded by the profile's per-run wall-clock cap)")
     if args.dry_run:
         return 0
-    runner = _runner(args, profile, store)
     started = time.perf_counter()
-    ran = runner.run(units, progress=not args.no_progress)
+    execution = _execute(args, profile, store, units)
     path = render(store, profile.name, _cards(registry))
-    print(f"Ran {ran} runs in {_duration(time.perf_counter() - started)}.")
+    print(f"Ran {execution.ran} runs in {_duration(time.perf_counter() - started)}.")
     print(f"Leaderboard: {path}")
-    return 0
+    return 1 if execution.failures else 0
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -318,13 +337,19 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     return 0
 
 
-def _shared_options(parser: argparse.ArgumentParser, *, results: str, progress: bool = True) -> None:
-    """--results, --mirror, --device (and --no-progress) as every running command spells them."""
+def _shared_options(parser: argparse.ArgumentParser, *, results: str, progress: bool = True, executor: bool = False) -> None:
+    """--results, --mirror, --device (--no-progress, executor options) as every running command spells them."""
     parser.add_argument("--results", help=results)
     parser.add_argument("--mirror", help="folder replacing the network for dataset downloads (or BENCHMARK_DATA_MIRROR)")
     parser.add_argument("--device", choices=("cpu", "cuda", "auto"), help="override the profile's device")
     if progress:
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    if executor:
+        parser.add_argument("--executor", choices=("local", "ray"), default="local",
+                            help="where runs execute: this machine (default) or a Ray cluster")
+        parser.add_argument("--jobs", type=int, default=1, help="local executor: runs at a time in worker processes (default 1)")
+        parser.add_argument("--address", help="ray executor: cluster address (default: start a local Ray instance)")
+        parser.add_argument("--retries", type=int, default=1, help="times a failed run is retried before it is reported (default 1)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -344,7 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seeds", help="comma-separated seeds (default: the profile's)")
     run.add_argument("--dry-run", action="store_true", help="print the plan and estimate, run nothing")
     run.add_argument("--force", action="store_true", help="re-run units whose config hash already has records")
-    _shared_options(run, results="results root (default: leaderboards/); records go to <root>/<profile>/")
+    _shared_options(run, results="results root (default: leaderboards/); records go to <root>/<profile>/", executor=True)
     run.set_defaults(handler=cmd_run)
 
     lst = sub.add_parser("list", help="methods (with variants), datasets and profiles")
@@ -364,7 +389,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--keep", help="write the re-run's records here instead of a temporary folder")
     check.add_argument("--bundle", help="a submission bundle folder: verify its hashes, re-run its units under its "
                                         "own profile.yaml and compare with its records (other selection options are ignored)")
-    _shared_options(check, results="committed results root (default: leaderboards/)")
+    _shared_options(check, results="committed results root (default: leaderboards/)", executor=True)
     check.set_defaults(handler=cmd_check)
 
     submit = sub.add_parser("submit", help="run what is missing of one method (and its variants) on a profile and "
@@ -373,7 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--profile", default=DEFAULT_PROFILE, help=f"profile name or YAML path (default: {DEFAULT_PROFILE})")
     submit.add_argument("--datasets", help="comma-separated dataset names (default: the profile's)")
     submit.add_argument("--out", help="bundle folder (default: ./submission-METHOD-PROFILE; must not exist or be empty)")
-    _shared_options(submit, results="results root (default: leaderboards/)")
+    _shared_options(submit, results="results root (default: leaderboards/)", executor=True)
     submit.set_defaults(handler=cmd_submit)
 
     tune = sub.add_parser("tune", help="equal-budget optuna TPE tuning on valid NDCG@10; run uses the outcome")

@@ -50,6 +50,9 @@ class MethodCard:
     description: str = ""
     # hyper-parameter -> ("log"|"float"|"int", low, high) or ("choice", [values]); see benchmark.tuning
     search_space: Mapping[str, Any] = field(default_factory=dict)
+    # what one run asks of a worker (``--executor ray``); GPUs only when the profile's device is CUDA
+    cpus: float = 1.0
+    gpus: float = 1.0
 
     def __post_init__(self) -> None:
         if self.fidelity not in FIDELITIES:

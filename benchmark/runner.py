@@ -217,6 +217,14 @@ class Runner:
         return self._validator(unit, data, rows)(method.score)
 
     def run_unit(self, unit: RunUnit) -> list[dict[str, Any]]:
+        """Execute one unit and append its records to the store."""
+        records, per_user = self.execute_unit(unit)
+        self.store.write_unit(records, per_user)
+        return records
+
+    def execute_unit(self, unit: RunUnit) -> tuple[list[dict[str, Any]], dict[str, dict[str, np.ndarray]]]:
+        """Fit and evaluate one unit: (records, per-user arrays), written by the caller (a remote
+        worker returns them to the driver, which owns the store)."""
         data = self.data(unit.card)
         rows = self.eval_rows(data)
         with PeakMemory(self.device) as memory:
@@ -239,8 +247,7 @@ class Runner:
                 self._record(unit, data, protocol, candidates, ranks, record_id, report, train_s, eval_s,
                              memory.as_dict(), trainable, total, method.tokens_processed())
             )
-        self.store.write_unit(records, per_user)
-        return records
+        return records, per_user
 
     def _record(self, unit, data, protocol, candidates, ranks, record_id, report, train_s, eval_s, memory,
                 trainable, total, tokens) -> dict[str, Any]:
@@ -288,17 +295,18 @@ class Runner:
         }
 
     def run(self, units: list[RunUnit], progress: bool = True) -> int:
-        """Run every pending unit; returns how many ran."""
+        """Run every pending unit in this process, stopping at the first failure; returns how many
+        ran. (The CLI goes through ``benchmark.executors``, which also retries and fans out.)"""
         pending = [u for u in units if not u.done]
         with logging_redirect_tqdm(), tqdm(total=len(pending), desc="runs", unit="run", disable=not progress) as bar:
             for unit in pending:
                 bar.set_postfix_str(unit.label)
-                records = self.run_unit(unit)
-                headline = records[0]
-                log.info(
-                    "%s: %s %s=%.4f (train %.1fs, %s)",
-                    unit.label, headline["protocol"], PRIMARY_METRIC, headline["metrics"][PRIMARY_METRIC],
-                    headline["timing"]["train_s"], headline["training"]["stopped_by"],
-                )
+                log_headline(unit, self.run_unit(unit))
                 bar.update(1)
         return len(pending)
+
+
+def log_headline(unit: RunUnit, records: list[dict[str, Any]]) -> None:
+    headline = records[0]
+    log.info("%s: %s %s=%.4f (train %.1fs, %s)", unit.label, headline["protocol"], PRIMARY_METRIC,
+             headline["metrics"][PRIMARY_METRIC], headline["timing"]["train_s"], headline["training"]["stopped_by"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+from pathlib import Path
 
 import torch
 from torch import Tensor
@@ -82,3 +83,26 @@ class Wandering(_ItemBias):
 
 BAD_METHODS = {"leaky": LeakyOracle, "deaf": DeafSwitch, "column": ColumnBiased,
                "incomplete": IncompleteCard, "wandering": Wandering}
+
+
+class Flaky(_ItemBias):
+    """Fails its first fit in a fresh folder (``FLAKY_MARKER``), then works: a transient failure."""
+
+    card = MethodCard(name="flaky", title="Flaky", fidelity="baseline", full_ranking=False, description="fails once")
+
+    def fit(self, data: TrainView, ctx: RunContext) -> FitReport:
+        marker = Path(os.environ["FLAKY_MARKER"]) / f"seed-{ctx.seed}"
+        if not marker.exists():
+            marker.touch()
+            raise RuntimeError("transient failure (first attempt)")
+        return super().fit(data, ctx)
+
+
+class Broken(_ItemBias):
+    card = MethodCard(name="broken", title="Broken", fidelity="baseline", full_ranking=False, description="always fails")
+
+    def fit(self, data: TrainView, ctx: RunContext) -> FitReport:
+        raise RuntimeError("this method always fails")
+
+
+FLAKY_METHODS = {"flaky": Flaky, "broken": Broken}

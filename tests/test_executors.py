@@ -1,0 +1,67 @@
+"""Executors: worker processes and a local Ray instance give the same records as the sequential
+run; a failing run is retried per policy, and one that keeps failing is reported while every
+other run keeps its records."""
+
+from __future__ import annotations
+
+import torch
+import pytest
+
+from benchmark.executors import ProcessExecutor, RayExecutor, RunnerSpec, SequentialExecutor
+from benchmark.leaderboard import current_records
+from benchmark.profiles import load_profile
+from benchmark.registry import Registry
+from benchmark.results import ResultStore
+from benchmark.runner import plan
+from methods import BUILTIN_METHODS
+from tests.bad_methods import FLAKY_METHODS
+
+SPECS = ["pop", "sasrec-ce"]
+
+
+def _metrics(store: ResultStore) -> dict:
+    return {(r["method"], r["protocol"], r["seed"]): r["metrics"] for r in current_records(store.latest())}
+
+
+def _run(executor_for, root, registry, specs, profile):
+    store = ResultStore(root)
+    units = plan(profile, registry, specs, ["ml-100k"], [0, 1], store, force=False, seeds_given=True)
+    spec = RunnerSpec(profile, root, "cpu", None, torch.get_num_threads())
+    return store, executor_for(spec).execute(units, progress=False)
+
+
+@pytest.fixture(scope="module")
+def sequential(tmp_path_factory):
+    profile, registry = load_profile("ci"), Registry(BUILTIN_METHODS, include_plugins=False)
+    store, execution = _run(SequentialExecutor, tmp_path_factory.mktemp("seq") / "ci", registry, SPECS, profile)
+    assert execution.ran == 4 and not execution.failures
+    return profile, registry, _metrics(store)
+
+
+def test_worker_processes_give_the_sequential_records(sequential, tmp_path):
+    profile, registry, expected = sequential
+    store, execution = _run(lambda s: ProcessExecutor(s, jobs=2), tmp_path / "ci", registry, SPECS, profile)
+    assert execution.ran == 4 and _metrics(store) == expected
+
+
+def test_a_local_ray_instance_gives_the_sequential_records(sequential, tmp_path):
+    ray = pytest.importorskip("ray", reason="the test extra installs ray")
+    profile, registry, expected = sequential
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        store, execution = _run(lambda s: RayExecutor(s, address=None), tmp_path / "ci", registry, SPECS, profile)
+    finally:
+        ray.shutdown()
+    assert execution.ran == 4 and not execution.failures and _metrics(store) == expected
+
+
+@pytest.mark.parametrize("make", [lambda s: SequentialExecutor(s, retries=1), lambda s: ProcessExecutor(s, jobs=2, retries=1)],
+                         ids=["sequential", "processes"])
+def test_a_failed_run_is_retried_then_reported_and_nothing_else_is_lost(make, tmp_path, monkeypatch):
+    monkeypatch.setenv("FLAKY_MARKER", str(tmp_path))
+    registry = Registry({**BUILTIN_METHODS, **FLAKY_METHODS}, include_plugins=False)
+    store, execution = _run(make, tmp_path / "ci", registry, ["flaky", "broken", "pop"], load_profile("ci"))
+    assert execution.ran == 4  # flaky (retried once) and pop, two seeds each
+    assert sorted(f.label for f in execution.failures) == ["broken on ml-100k (seed 0)", "broken on ml-100k (seed 1)"]
+    assert all(f.attempts == 2 and "this method always fails" in f.error for f in execution.failures)
+    assert {m for m, _, _ in _metrics(store)} == {"flaky", "pop"}
