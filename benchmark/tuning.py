@@ -8,7 +8,10 @@ under the profile's per-run budget on the profile's first seed, and its objectiv
 best valid NDCG@10: test targets are never scored while tuning.
 
 The study lives in an optuna storage: by default a SQLite file ``tuning/optuna.db`` next to the
-profile's records (any RDB URL works, e.g. PostgreSQL shared by several workers). Completed
+profile's records (any RDB URL works, e.g. PostgreSQL shared by several workers). Several ``tune``
+processes may work on one study at once: each stops when the study holds the budget's number of
+complete or running trials (a worker that starts a trial just before another finishes can add one
+more; the outcome file records the count actually spent). Completed
 trials are kept, so an interrupted ``tune`` resumes and only runs the trials still missing; the
 trials after a resume come from a freshly seeded sampler, so an interrupted study can choose other
 points than an uninterrupted one would (the trial count, not the trajectory, is the budget).
@@ -105,6 +108,37 @@ def _write_atomically(path: Path, payload: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+def _open_study(name: str, storage: str, attempts: int = 5):
+    """Create or load the study. Two workers starting at once on a fresh storage can race on the
+    schema or the study row; the loser retries and then loads what the winner created."""
+    import optuna
+
+    for attempt in range(1, attempts + 1):
+        try:
+            return optuna.create_study(study_name=name, storage=storage, load_if_exists=True, direction="maximize",
+                                       sampler=optuna.samplers.TPESampler(seed=TUNING_SEED))
+        except Exception as exc:  # noqa: BLE001  (sqlalchemy errors differ by backend)
+            if attempt == attempts:
+                raise BenchmarkError(f"cannot open optuna study '{name}' in {storage.split('@')[-1]}: {exc}") from None
+            log.warning("opening study %s failed (%s); retrying", name, type(exc).__name__)
+            time.sleep(0.5 * attempt)
+
+
+def _wait_for_other_workers(study, patience_s: float) -> None:
+    """Trials other workers are still running belong in the outcome: wait for them (a worker that
+    died leaves its trial RUNNING forever, hence the limit: one trial's budget, twice, plus slack)."""
+    import optuna
+
+    deadline = time.monotonic() + patience_s
+    while time.monotonic() < deadline:
+        running = [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.RUNNING]
+        if not running:
+            return
+        log.info("waiting for %d trial(s) that other workers are running", len(running))
+        time.sleep(2.0)
+    log.warning("gave up waiting for trials still marked running (a worker may have died); they are not counted")
+
+
 def tune_method(
     method: str, dataset: str, profile, space: Mapping[str, Any], trials: int, storage: str, root: Path, objective_fit,
 ) -> dict[str, Any]:
@@ -113,10 +147,7 @@ def tune_method(
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(
-        study_name=f"{profile.name}/{method}/{dataset}/{profile.digest()}", storage=storage, load_if_exists=True,
-        direction="maximize", sampler=optuna.samplers.TPESampler(seed=TUNING_SEED),
-    )
+    study = _open_study(f"{profile.name}/{method}/{dataset}/{profile.digest()}", storage)
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     missing = max(trials - len(complete), 0)
     log.info("tune %s on %s: %d of %d trials done, running %d", method, dataset, len(complete), trials, missing)
@@ -132,7 +163,12 @@ def tune_method(
         return value
 
     if missing:
-        study.optimize(objective, n_trials=missing, catch=(RuntimeError, ValueError))
+        # several workers may share one study (a shared RDB): each stops once the study holds
+        # ``trials`` finished or running trials, so together they spend the budget once
+        enough = optuna.study.MaxTrialsCallback(
+            trials, states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.RUNNING))
+        study.optimize(objective, n_trials=missing, catch=(RuntimeError, ValueError), callbacks=[enough])
+    _wait_for_other_workers(study, 2 * profile.budget.wall_clock_s + 60)
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not complete:
         raise BenchmarkError(f"tune {method} on {dataset}: no trial completed (see the log for each failure)")

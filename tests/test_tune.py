@@ -81,3 +81,22 @@ def test_tune_refuses_a_profile_without_trials(profile, tmp_path, capsys):
     path.write_text(yaml.safe_dump({**PROFILE, "hpo_trials": 0}))
     assert main(["tune", "--methods", "sasrec-ce", "--profile", str(path), "--results", str(tmp_path)]) == 2
     assert "has hpo_trials 0; pass --trials N" in capsys.readouterr().err
+
+
+def test_two_processes_share_one_sqlite_study(profile, tmp_path):
+    """Two `tune` workers on one storage spend the trial budget together, not twice."""
+    import subprocess
+    import sys
+
+    storage = f"sqlite:///{tmp_path / 'shared.db'}"
+    command = [sys.executable, "-m", "benchmark", "tune", "--methods", "sasrec-ce", "--profile", profile,
+               "--trials", "4", "--storage", storage]
+    workers = [subprocess.Popen([*command, "--results", str(tmp_path / name)], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True) for name in ("w1", "w2")]
+    for worker in workers:
+        _, err = worker.communicate(timeout=600)
+        assert worker.returncode == 0, err[-2000:]
+    study = optuna.load_study(study_name=_outcome(tmp_path / "w1")["study"], storage=storage)
+    finished = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert 4 <= len(finished) <= 5 and len(study.trials) == len(finished)  # at most one overshoot
+    assert _outcome(tmp_path / "w2")["trials"] >= 4
