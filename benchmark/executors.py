@@ -12,10 +12,12 @@ A worker sets torch's thread count to the driver's, so a unit gives the same num
 executor runs it (for runs bounded by epochs or patience; a run cut by its wall-clock cap depends
 on load, and concurrent jobs add load).
 
-Failures: a unit that raises is retried up to ``retries`` times (a ``BenchmarkError``, which is
-bad input and fails the same way again, is not retried); a unit that still fails is reported at
-the end with its error, every other unit still runs and keeps its records, and the command exits
-non-zero. A re-run then only runs what is missing.
+Failures: a unit that raises is retried up to ``retries`` times; a unit that still fails is
+reported at the end with its error, every other unit still runs and keeps its records, and the
+command exits 1. A re-run then only runs what is missing. A ``BenchmarkError`` is bad input (a
+dataset too small for a protocol, a malformed file): it would fail the same way again, so it stops
+the whole command at once with its message (exit 2), like any bad input; records already written
+stay.
 """
 
 from __future__ import annotations
@@ -114,8 +116,10 @@ class Executor:
                 bar.update(1)
 
             def failed(unit: RunUnit, attempts: int, error: BaseException) -> bool:
-                """True when the unit should be tried again."""
-                again = attempts <= self.retries and not isinstance(error, BenchmarkError)
+                """True when the unit should be tried again; bad input stops everything."""
+                if isinstance(error, BenchmarkError):
+                    raise error
+                again = attempts <= self.retries
                 log.warning("%s failed (attempt %d of %d): %s%s", unit.label, attempts, self.retries + 1,
                             _describe(error), "; retrying" if again else "")
                 if not again:
@@ -158,7 +162,8 @@ class ProcessExecutor(Executor):
 
     def _run(self, units, finished, failed) -> None:
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=self.jobs, mp_context=context) as pool:
+        pool = ProcessPoolExecutor(max_workers=self.jobs, mp_context=context)
+        try:
             running: dict[Future, tuple[RunUnit, int]] = {
                 pool.submit(execute_in_worker, self.spec, u): (u, 1) for u in units}
             while running:
@@ -170,6 +175,10 @@ class ProcessExecutor(Executor):
                         finished(unit, future.result())
                     elif failed(unit, attempts, error):
                         running[pool.submit(execute_in_worker, self.spec, unit)] = (unit, attempts + 1)
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)  # queued units never start
+            raise
+        pool.shutdown(wait=True)
 
 
 class RayExecutor(Executor):
@@ -199,18 +208,23 @@ class RayExecutor(Executor):
                                   runtime_env={"env_vars": threads}).remote(spec_ref, unit)
 
         running = {submit(u): (u, 1) for u in units}
-        while running:
-            done, _ = ray.wait(list(running), num_returns=1)
-            for ref in done:
-                unit, attempts = running.pop(ref)
-                try:
-                    result = ray.get(ref)
-                except Exception as error:  # noqa: BLE001  (a RayTaskError wraps the unit's exception)
-                    cause = getattr(error, "cause", None) or error
-                    if failed(unit, attempts, cause):
-                        running[submit(unit)] = (unit, attempts + 1)
-                    continue
-                finished(unit, result)
+        try:
+            while running:
+                done, _ = ray.wait(list(running), num_returns=1)
+                for ref in done:
+                    unit, attempts = running.pop(ref)
+                    try:
+                        result = ray.get(ref)
+                    except Exception as error:  # noqa: BLE001  (a RayTaskError wraps the unit's exception)
+                        cause = getattr(error, "cause", None) or error
+                        if failed(unit, attempts, cause):
+                            running[submit(unit)] = (unit, attempts + 1)
+                        continue
+                    finished(unit, result)
+        except BaseException:
+            for ref in running:  # bad input or an interrupt: the remaining tasks are not wanted
+                ray.cancel(ref)
+            raise
 
 
 def make_executor(kind: str, spec: RunnerSpec, jobs: int = 1, address: str | None = None, retries: int = 1) -> Executor:

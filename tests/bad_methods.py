@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from benchmark.errors import BenchmarkError
 from benchmark.method import FitReport, Method, MethodCard, RunContext, ScoreBatch
 from benchmark.split import SplitData, TrainView
 
@@ -105,4 +106,11 @@ class Broken(_ItemBias):
         raise RuntimeError("this method always fails")
 
 
-FLAKY_METHODS = {"flaky": Flaky, "broken": Broken}
+class BadInput(_ItemBias):
+    card = MethodCard(name="badinput", title="Bad input", fidelity="baseline", full_ranking=False, description="bad input")
+
+    def fit(self, data: TrainView, ctx: RunContext) -> FitReport:
+        raise BenchmarkError("this dataset cannot serve this method (a stand-in for bad input)")
+
+
+FLAKY_METHODS = {"flaky": Flaky, "broken": Broken, "badinput": BadInput}

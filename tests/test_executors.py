@@ -7,6 +7,7 @@ from __future__ import annotations
 import torch
 import pytest
 
+from benchmark.errors import BenchmarkError
 from benchmark.executors import ProcessExecutor, RayExecutor, RunnerSpec, SequentialExecutor
 from benchmark.leaderboard import current_records
 from benchmark.profiles import load_profile
@@ -65,3 +66,11 @@ def test_a_failed_run_is_retried_then_reported_and_nothing_else_is_lost(make, tm
     assert sorted(f.label for f in execution.failures) == ["broken on ml-100k (seed 0)", "broken on ml-100k (seed 1)"]
     assert all(f.attempts == 2 and "this method always fails" in f.error for f in execution.failures)
     assert {m for m, _, _ in _metrics(store)} == {"flaky", "pop"}
+
+
+@pytest.mark.parametrize("make", [lambda s: SequentialExecutor(s, retries=3), lambda s: ProcessExecutor(s, jobs=2, retries=3)],
+                         ids=["sequential", "processes"])
+def test_bad_input_stops_the_command_without_retries(make, tmp_path):
+    registry = Registry({**BUILTIN_METHODS, **FLAKY_METHODS}, include_plugins=False)
+    with pytest.raises(BenchmarkError, match="a stand-in for bad input"):
+        _run(make, tmp_path / "ci", registry, ["pop", "badinput"], load_profile("ci"))
