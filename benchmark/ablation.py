@@ -30,6 +30,9 @@ def headline_protocol(records: list[dict[str, Any]]) -> str:
     return min(protocols, key=lambda p: int(p.split("-")[1]))
 
 
+BySeed = dict[int, dict[str, Any]]
+
+
 def per_user_ndcg10(store: ResultStore, record: dict[str, Any]) -> dict[int, float]:
     stored = store.load_per_user(record)
     gains = per_user(torch.from_numpy(stored["ranks"]), "NDCG@10")
@@ -44,21 +47,25 @@ def user_means(store: ResultStore, runs: dict[int, dict[str, Any]], seeds: list[
     return {u: float(np.mean([p[u] for p in per_seed])) for u in users}
 
 
+def paired_test(store: ResultStore, runs: BySeed, baseline: BySeed, seeds: list[int]) -> tuple[float | None, float]:
+    """Two-sided Wilcoxon signed-rank p over users of NDCG@10 (``runs`` minus ``baseline``, each
+    user averaged over ``seeds``) and the mean difference; p is None when nothing differs."""
+    a, b = user_means(store, runs, seeds), user_means(store, baseline, seeds)
+    differences = np.asarray([a[u] - b[u] for u in sorted(a.keys() & b.keys())])
+    if differences.size == 0 or not np.any(differences):
+        return None, 0.0
+    return float(stats.wilcoxon(differences).pvalue), float(differences.mean())
+
+
 def _cell(values: list[float], signed: bool) -> str:
     mean, half = mean_ci(values)
     text = f"{mean:+.4f}" if signed else f"{mean:.4f}"
     return text if half is None else f"{text} ± {half:.4f}"
 
 
-def _wilcoxon(store: ResultStore, full: dict[int, dict], variant: dict[int, dict], seeds: list[int]) -> str:
-    a, b = user_means(store, full, seeds), user_means(store, variant, seeds)
-    differences = np.asarray([b[u] - a[u] for u in sorted(a.keys() & b.keys())])
-    if differences.size == 0 or not np.any(differences):
-        return "n/a (no differences)"
-    return f"{stats.wilcoxon(differences).pvalue:.3g}"
-
-
-BySeed = dict[int, dict[str, Any]]
+def _wilcoxon(store: ResultStore, full: BySeed, variant: BySeed, seeds: list[int]) -> str:
+    p, _ = paired_test(store, variant, full, seeds)
+    return "n/a (no differences)" if p is None else f"{p:.3g}"
 
 
 def ablation_groups(records: list[dict[str, Any]]) -> Iterator[tuple[str, str, str, BySeed, dict[str, BySeed]]]:

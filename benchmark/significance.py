@@ -18,9 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
-from benchmark.ablation import user_means
+from benchmark.ablation import paired_test
 from benchmark.metrics import PRIMARY_METRIC
 from benchmark.results import ResultStore
 
@@ -58,7 +57,7 @@ def significance_marks(store: ResultStore, by_method: dict[str, list[dict[str, A
     reference = max(classic, key=lambda m: means[m])
     ref_runs = {r["seed"]: r for r in by_method[reference]}
     marks: dict[str, Mark] = {reference: Mark("reference")}
-    tested: list[tuple[str, float, float]] = []  # (method, p, median difference)
+    tested: list[tuple[str, float, float]] = []  # (method, p, mean difference)
     for method, runs in by_method.items():
         if method == reference:
             continue
@@ -67,12 +66,11 @@ def significance_marks(store: ResultStore, by_method: dict[str, list[dict[str, A
         if not seeds:
             marks[method] = Mark("no shared seed")
             continue
-        a, b = user_means(store, own, seeds), user_means(store, ref_runs, seeds)
-        differences = np.asarray([a[u] - b[u] for u in sorted(a.keys() & b.keys())])
-        if differences.size == 0 or not np.any(differences):
+        p, direction = paired_test(store, own, ref_runs, seeds)
+        if p is None:
             marks[method] = Mark("identical")
             continue
-        tested.append((method, float(stats.wilcoxon(differences).pvalue), float(differences.mean())))
+        tested.append((method, p, direction))
     for (method, _, direction), adjusted in zip(tested, holm([p for _, p, _ in tested])):
         if adjusted < ALPHA:
             marks[method] = Mark(f"{'better' if direction > 0 else 'worse'} (p={adjusted:.2g})", adjusted)
