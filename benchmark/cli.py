@@ -69,23 +69,27 @@ def _selection(args: argparse.Namespace):
     return profile, registry, methods, _csv(args.datasets) or list(profile.datasets), _seeds(args.seeds) or list(profile.seeds)
 
 
-def _runner(args: argparse.Namespace, profile, store):
-    from benchmark.runner import Runner, resolve_device
+def _runner_spec(args: argparse.Namespace, profile, store):
+    """Device (``--device`` or the profile's), mirror and torch threads for runners of this command."""
+    import torch
+
+    from benchmark.executors import RunnerSpec
+    from benchmark.runner import resolve_device
 
     device = resolve_device(args.device or profile.device)
-    return Runner(profile, store, device, Path(args.mirror) if args.mirror else default_mirror())
+    return RunnerSpec(profile, store.root, str(device), Path(args.mirror) if args.mirror else default_mirror(),
+                      torch.get_num_threads())
+
+
+def _runner(args: argparse.Namespace, profile, store):
+    return _runner_spec(args, profile, store).runner()
 
 
 def _execute(args: argparse.Namespace, profile, store, units):
     """Run the pending units with the chosen executor; failures are printed (and returned)."""
-    import torch
+    from benchmark.executors import make_executor
 
-    from benchmark.executors import RunnerSpec, make_executor
-    from benchmark.runner import resolve_device
-
-    device = resolve_device(args.device or profile.device)
-    spec = RunnerSpec(profile, store.root, str(device), Path(args.mirror) if args.mirror else default_mirror(),
-                      torch.get_num_threads())
+    spec = _runner_spec(args, profile, store)
     execution = make_executor(args.executor, spec, args.jobs, args.address, args.retries).execute(
         units, progress=not args.no_progress)
     if execution.failures:
@@ -168,8 +172,10 @@ def cmd_submit(args: argparse.Namespace) -> int:
     """Run what is missing of one method (with its variants) on a profile, then write its bundle."""
     import tempfile
 
+    import torch
+
     from benchmark.profiles import profile_file
-    from benchmark.runner import plan, resolve_device
+    from benchmark.runner import plan
     from benchmark.submission import write_bundle
 
     args.methods, args.seeds, args.no_variants = args.method, None, False
@@ -192,7 +198,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
             if _execute(args, profile, store, units).failures:
                 return 1  # no bundle from an incomplete set of runs
             bundle = write_bundle(out, args.method, store, registry, profile_file(args.profile), specs, log_file,
-                                  resolve_device(args.device or profile.device))
+                                  torch.device(_runner_spec(args, profile, store).device))
         finally:
             root.removeHandler(handler)
             root.setLevel(level)

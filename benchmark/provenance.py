@@ -53,6 +53,11 @@ def hardware(device: torch.device) -> dict[str, object]:
     return info
 
 
+def environment(device: torch.device) -> dict[str, object]:
+    """Code version, package versions and hardware: what every record (and bundle) carries."""
+    return {"code": code_version(), "packages": package_versions(), "hardware": hardware(device)}
+
+
 class PeakMemory:
     """Peak resident memory of this process during a block (sampled at 20 Hz), plus the CUDA
     allocator's peak when on a GPU. Sampling can miss spikes shorter than 50 ms."""

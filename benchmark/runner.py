@@ -26,7 +26,7 @@ from benchmark.method import FitReport, Method, RunContext, ScoreFn, parse_varia
 from benchmark.metrics import PRIMARY_METRIC, summarize
 from benchmark.paths import cache_dir
 from benchmark.profiles import Profile
-from benchmark.provenance import PeakMemory, code_version, hardware, package_versions
+from benchmark.provenance import PeakMemory, environment
 from benchmark.registry import Registry, ResolvedMethod
 from benchmark.results import ResultStore
 from benchmark.split import SplitData
@@ -144,7 +144,7 @@ class Runner:
     def __init__(self, profile: Profile, store: ResultStore, device: torch.device, mirror: Path | None = None):
         self.profile, self.store, self.device, self.mirror = profile, store, device, mirror
         self._data: dict[str, SplitData] = {}
-        self._provenance = {"code": code_version(), "packages": package_versions(), "hardware": hardware(device)}
+        self._provenance = environment(device)
 
     def data(self, card: DatasetCard) -> SplitData:
         if card.name not in self._data:

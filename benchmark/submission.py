@@ -30,7 +30,7 @@ from typing import Any
 from benchmark.errors import BenchmarkError
 from benchmark.fetch import sha256_of
 from benchmark.leaderboard import current_records
-from benchmark.provenance import code_version, hardware, package_versions
+from benchmark.provenance import environment
 from benchmark.registry import Registry
 from benchmark.results import ResultStore
 from benchmark.tuning import TUNING_DIR
@@ -68,8 +68,7 @@ def write_bundle(out: Path, method: str, store: ResultStore, registry: Registry,
         "datasets": sorted({r["dataset"] for r in records}),
     }
     (out / "config.json").write_text(json.dumps(config, indent=1, sort_keys=True) + "\n")
-    environment = {"code": code_version(), "packages": package_versions(), "hardware": hardware(device)}
-    (out / "environment.json").write_text(json.dumps(environment, indent=1, sort_keys=True) + "\n")
+    (out / "environment.json").write_text(json.dumps(environment(device), indent=1, sort_keys=True) + "\n")
     shutil.copyfile(log_file, out / "logs" / "submit.log")
     for tuned in sorted((store.root / TUNING_DIR).glob(f"{method}--*.json")):  # tuned parameters the runs used
         (out / TUNING_DIR).mkdir(exist_ok=True)

@@ -41,7 +41,6 @@ from benchmark.errors import BenchmarkError
 from benchmark.method import FIDELITIES, Method, ScoreBatch
 from benchmark.profiles import Profile
 from benchmark.registry import Registry
-from benchmark.results import ResultStore
 from benchmark.runner import Runner, plan
 from benchmark.split import Sequences, SplitData
 from benchmark.tuning import check_space
@@ -165,7 +164,7 @@ def validate_method(name: str, registry: Registry, profile: Profile, runner: Run
     seed = profile.seeds[0] if seed is None else seed
     card = load_card(profile.datasets[0])
     specs = registry.ablation_variants(name)
-    units = {u.method.name: u for u in plan(profile, registry, specs, [card.name], [seed], ResultStore(runner.store.root), force=True, seeds_given=True)}
+    units = {u.method.name: u for u in plan(profile, registry, specs, [card.name], [seed], runner.store, force=True, seeds_given=True)}
     full_model = units[name]
     full_ranking = full_model.method.cls.card.full_ranking
     data = runner.data(card)
