@@ -36,7 +36,8 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from benchmark.errors import BenchmarkError
 from benchmark.profiles import Profile
 from benchmark.results import ResultStore
-from benchmark.runner import Runner, RunUnit, log_headline
+from benchmark.metrics import PRIMARY_METRIC
+from benchmark.runner import Runner, RunUnit
 
 log = logging.getLogger(__name__)
 EXECUTORS = ("local", "ray")
@@ -88,6 +89,12 @@ def execute_in_worker(spec: RunnerSpec, unit: RunUnit) -> tuple[list[dict[str, A
     if spec.key() not in _WORKER_RUNNERS:
         _WORKER_RUNNERS[spec.key()] = spec.runner()
     return _WORKER_RUNNERS[spec.key()].execute_unit(unit)
+
+
+def log_headline(unit: RunUnit, records: list[dict[str, Any]]) -> None:
+    headline = records[0]
+    log.info("%s: %s %s=%.4f (train %.1fs, %s)", unit.label, headline["protocol"], PRIMARY_METRIC,
+             headline["metrics"][PRIMARY_METRIC], headline["timing"]["train_s"], headline["training"]["stopped_by"])
 
 
 def _describe(error: BaseException) -> str:

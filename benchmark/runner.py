@@ -1,6 +1,7 @@
 """Planning and executing runs: (method variant x dataset x seed) units, each fitted once and
-evaluated on every protocol it supports, with budgets from the profile and records written
-atomically at the end of the unit (an interrupted unit leaves nothing behind)."""
+evaluated on every protocol it supports, with budgets from the profile. ``benchmark.executors``
+decides where units run and writes each unit's records atomically once it has finished (an
+interrupted unit leaves nothing behind)."""
 
 from __future__ import annotations
 
@@ -15,8 +16,6 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
-from tqdm import tqdm
-from tqdm.contrib.logging import logging_redirect_tqdm
 
 from benchmark.candidates import CandidateSet, candidate_set
 from benchmark.cards import DatasetCard, load_card
@@ -216,15 +215,10 @@ class Runner:
         """Valid NDCG@10 of a fitted method (for fits that report no ``best_valid``)."""
         return self._validator(unit, data, rows)(method.score)
 
-    def run_unit(self, unit: RunUnit) -> list[dict[str, Any]]:
-        """Execute one unit and append its records to the store."""
-        records, per_user = self.execute_unit(unit)
-        self.store.write_unit(records, per_user)
-        return records
-
     def execute_unit(self, unit: RunUnit) -> tuple[list[dict[str, Any]], dict[str, dict[str, np.ndarray]]]:
-        """Fit and evaluate one unit: (records, per-user arrays), written by the caller (a remote
-        worker returns them to the driver, which owns the store)."""
+        """Fit and evaluate one unit: (records, per-user arrays). The executor writes them to the
+        store in one atomic append (a remote worker returns them to the driver, which owns the
+        store), so an interrupted unit leaves nothing behind."""
         data = self.data(unit.card)
         rows = self.eval_rows(data)
         with PeakMemory(self.device) as memory:
@@ -293,20 +287,3 @@ class Runner:
             **self._provenance,
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
-
-    def run(self, units: list[RunUnit], progress: bool = True) -> int:
-        """Run every pending unit in this process, stopping at the first failure; returns how many
-        ran. (The CLI goes through ``benchmark.executors``, which also retries and fans out.)"""
-        pending = [u for u in units if not u.done]
-        with logging_redirect_tqdm(), tqdm(total=len(pending), desc="runs", unit="run", disable=not progress) as bar:
-            for unit in pending:
-                bar.set_postfix_str(unit.label)
-                log_headline(unit, self.run_unit(unit))
-                bar.update(1)
-        return len(pending)
-
-
-def log_headline(unit: RunUnit, records: list[dict[str, Any]]) -> None:
-    headline = records[0]
-    log.info("%s: %s %s=%.4f (train %.1fs, %s)", unit.label, headline["protocol"], PRIMARY_METRIC,
-             headline["metrics"][PRIMARY_METRIC], headline["timing"]["train_s"], headline["training"]["stopped_by"])

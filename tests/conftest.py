@@ -96,3 +96,13 @@ def candidate_scores(method, view):
     history, lengths = view.train.last(torch.arange(6), 10)
     candidates = torch.arange(1, 25).view(6, 4)
     return method.score(ScoreBatch(users=view.users[:6], history=history, lengths=lengths, candidates=candidates))
+
+
+def run_units(profile, store, units) -> None:
+    """Run planned units in this process the way the CLI does (sequential executor, no retries);
+    a failed run fails the test instead of being reported and skipped."""
+    from benchmark.executors import RunnerSpec, SequentialExecutor
+
+    spec = RunnerSpec(profile, store.root, "cpu", None, torch.get_num_threads())
+    execution = SequentialExecutor(spec, retries=0).execute(units, progress=False)
+    assert not execution.failures, execution.failure_table()

@@ -16,7 +16,7 @@ from benchmark.method import ScoreBatch
 from benchmark.profiles import load_profile
 from benchmark.registry import Registry
 from benchmark.results import ResultStore
-from benchmark.runner import Runner, plan
+from benchmark.runner import plan
 from methods import BUILTIN_METHODS
 from methods.llm.backbone import load_backbone
 from methods.llm.generation import Decoding, GenerationMemo, GenerationStats, TextGenerator
@@ -24,7 +24,7 @@ from methods.llm.summarize import block_prompt, segment_blocks, summarize_histor
 from methods.llm.prompts import token_ids
 from methods.llm.yesno import YesNoLM, answer_token_ids, constant, pack, ragged, suffixes
 from methods.llm_trsr import DEFAULTS, LLMTRSR
-from tests.conftest import candidate_scores, fit_context
+from tests.conftest import candidate_scores, fit_context, run_units
 
 CPU = torch.device("cpu")
 ITEM_TEXT = ("",) + tuple(f"film-{i}" for i in range(1, 21))
@@ -217,7 +217,7 @@ def test_max_candidates_drops_a_board_and_the_leaderboard_says_why(tmp_path):
     store = ResultStore(tmp_path / "ci")
     units = plan(profile, Registry(BUILTIN_METHODS), ["llm-trsr", "pop"], ["ml-100k"], [0], store, False)
     assert units[0].protocols == ("cand-19",) and units[0].skipped[0][0] == "cand-99"
-    Runner(profile, store, CPU).run(units, progress=False)
+    run_units(profile, store, units)
     board = render(store, "ci").read_text()
     full, candidates = board.split("## ml-100k: 1 target + 19")
     assert "`llm-trsr`" in full and "n/a: scores candidate lists only" in full

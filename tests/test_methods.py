@@ -5,7 +5,6 @@ import dataclasses
 from importlib.metadata import EntryPoint
 
 import pytest
-import torch
 
 from benchmark import registry as registry_module
 from benchmark.profiles import load_profile
@@ -14,6 +13,7 @@ from benchmark.results import ResultStore
 from benchmark.runner import Runner, plan
 from methods import BUILTIN_METHODS
 from tests import plugin_method
+from tests.conftest import run_units
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,7 @@ def run(profile, methods, tmp_path, seeds=(0,), registry=None, force=False):
     registry = registry or Registry(BUILTIN_METHODS)
     store = ResultStore(tmp_path / profile.name)
     units = plan(profile, registry, list(methods), ["ml-100k"], list(seeds), store, force)
-    Runner(profile, store, torch.device("cpu")).run(units, progress=False)
+    run_units(profile, store, units)
     return store
 
 
@@ -105,6 +105,6 @@ def test_interrupted_unit_leaves_no_record(tiny_profile, tmp_path, monkeypatch):
 
     monkeypatch.setattr(Runner, "candidates", interrupt_later)
     with pytest.raises(KeyboardInterrupt):
-        Runner(tiny_profile, store, torch.device("cpu")).run(units, progress=False)
+        run_units(tiny_profile, store, units)
     assert not store.records_path.exists()
     assert not list((tmp_path / "ci").rglob("*.npz"))
