@@ -35,19 +35,12 @@ class EvalTask:
     rows: Tensor  # which rows to evaluate (an eval-user cap selects a fixed subset)
 
 
-def _seen_mask(history: Sequences, rows: Tensor, n_items: int) -> Tensor:
-    """Boolean [B, n_items]: True where the item is anywhere in the row's full history."""
-    batch_rows, index = history.flat_index(rows)
-    seen = torch.zeros(rows.numel(), n_items, dtype=torch.bool)
-    seen[batch_rows, history.items[index]] = True
-    return seen
-
-
 def _ranks(scores: Tensor, task: EvalTask, rows: Tensor, n_items: int, candidates: CandidateSet | None) -> Tensor:
     if candidates is None:
         if scores.shape != (rows.numel(), n_items):
             raise ValueError(f"full-ranking scores must be [{rows.numel()}, {n_items}], got {list(scores.shape)}")
-        return full_ranking_ranks(scores, task.targets[rows], _seen_mask(task.history, rows, n_items))
+        seen_rows, index = task.history.flat_index(rows)  # the row's whole history is unrankable
+        return full_ranking_ranks(scores, task.targets[rows], seen_rows, task.history.items[index])
     expected = (rows.numel(), candidates.items.size(1))
     if scores.shape != expected:
         raise ValueError(f"candidate scores must be {list(expected)}, got {list(scores.shape)}")

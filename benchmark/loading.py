@@ -52,16 +52,16 @@ def atomic_dir(card: DatasetCard, mirror: Path | None) -> Path:
     return root
 
 
-def _recbole_dataset(card: DatasetCard, data_path: Path):
-    from recbole.data import create_dataset
-
+def recbole_filtering_config(card: DatasetCard, data_path: Path) -> dict:
+    """The RecBole config keys that decide which interactions survive loading (fields, columns,
+    k-core thresholds): shared with the RecBole reference benchmarks so both read the same data."""
     fields = card.fields
     inter_cols = [fields.user, fields.item] + ([fields.time] if fields.time else [])
     load_col = {"inter": inter_cols}
     if card.text_fields:
         load_col["item"] = [fields.item, *card.text_fields]
     user_min = max(card.filtering.user_min, MIN_USER_INTERACTIONS)
-    config = {
+    return {
         "data_path": str(data_path),
         "USER_ID_FIELD": fields.user,
         "ITEM_ID_FIELD": fields.item,
@@ -70,6 +70,14 @@ def _recbole_dataset(card: DatasetCard, data_path: Path):
         "user_inter_num_interval": f"[{user_min},inf)",
         "item_inter_num_interval": f"[{card.filtering.item_min},inf)",
         "normalize_all": False,
+    }
+
+
+def _recbole_dataset(card: DatasetCard, data_path: Path):
+    from recbole.data import create_dataset
+
+    config = {
+        **recbole_filtering_config(card, data_path),
         "train_neg_sample_args": None,
         "show_progress": False,
         "device": "cpu",
@@ -127,6 +135,12 @@ def _fingerprint(users: torch.Tensor, items: torch.Tensor, offsets: torch.Tensor
     return digest.hexdigest()[:16]
 
 
+def capped_users(users: np.ndarray, user_cap: int) -> np.ndarray:
+    """The fixed user subset a profile's ``user_cap`` keeps (sorted RecBole user ids)."""
+    generator = np.random.default_rng(USER_CAP_SEED)
+    return np.sort(generator.choice(users, size=user_cap, replace=False))
+
+
 def load_split(dataset: str | DatasetCard, user_cap: int | None = None, mirror: Path | None = None) -> SplitData:
     """Load, filter, order and leave-one-out split a dataset; optionally keep a fixed user subset."""
     card = dataset if isinstance(dataset, DatasetCard) else load_card(dataset)
@@ -142,8 +156,7 @@ def load_split(dataset: str | DatasetCard, user_cap: int | None = None, mirror: 
     uids, iids = uids[order], iids[order]
     users = np.unique(uids)
     if user_cap is not None and user_cap < users.size:
-        generator = np.random.default_rng(USER_CAP_SEED)
-        users = np.sort(generator.choice(users, size=user_cap, replace=False))
+        users = capped_users(users, user_cap)
         keep = np.isin(uids, users)
         uids, iids = uids[keep], iids[keep]
     rows = np.searchsorted(users, uids)

@@ -18,31 +18,48 @@ METRICS = tuple(f"HR@{k}" for k in HR_CUTOFFS) + tuple(f"NDCG@{k}" for k in NDCG
 PRIMARY_METRIC = "NDCG@10"
 
 
-def pessimistic_ranks(scores: Tensor, target_scores: Tensor, rankable: Tensor | None = None) -> Tensor:
-    """Rank of each row's target among its rankable entries (the target itself must be rankable).
+EXACT_FLOAT_COUNT = 2**24  # float32 sums of 0/1 are exact below this many entries per row
 
-    ``rank = #(score > target) + #(score == target) - 1``: ties count against the target.
+
+def pessimistic_ranks(scores: Tensor, target_scores: Tensor) -> Tensor:
+    """Rank of each row's target among all entries of its row (the target included).
+
+    ``rank = #(score > target) + #(score == target) - 1 = #(score >= target) - 1``: ties count
+    against the target. Counted as ``clamp(sign(score - target) + 1, max=1)`` summed in float32,
+    which is exact below 2**24 items and about 3x faster on CPU than summing a boolean mask. An
+    infinite item tied with an infinite target gives ``sign(nan) = 0``, i.e. a tie, as it should.
+    NaN scores are refused; they are looked for only in rows whose plain sum is NaN (a NaN, or
+    both infinities), which is far cheaper than ``isnan`` over every score.
     """
-    if torch.isnan(scores).any():
-        raise ValueError("scores contain NaN")
     target = target_scores.unsqueeze(1)
-    above = scores > target
-    tied = scores == target
-    if rankable is not None:
-        above &= rankable
-        tied &= rankable
-    return above.sum(1) + tied.sum(1) - 1
+    suspect = torch.isnan(scores.sum(1))
+    if suspect.any() and torch.isnan(scores[suspect]).any():
+        raise ValueError("scores contain NaN")
+    if scores.size(1) >= EXACT_FLOAT_COUNT:
+        return (scores >= target).sum(1) - 1
+    return (scores - target).sign_().add_(1).clamp_(max=1).sum(1).long() - 1
 
 
-def full_ranking_ranks(scores: Tensor, targets: Tensor, seen: Tensor) -> Tensor:
-    """Ranks over the whole catalogue. Items marked in ``seen`` [B, n_items] (the user's history)
-    and padding id 0 are not rankable, except the target itself, which stays rankable even if the
-    user interacted with it before."""
-    rankable = ~seen
-    rankable[:, 0] = False
+def full_ranking_ranks(scores: Tensor, targets: Tensor, seen_rows: Tensor, seen_items: Tensor) -> Tensor:
+    """Ranks over the whole catalogue. The items a row has seen (pairs ``seen_rows[k]``,
+    ``seen_items[k]``, repeats allowed: the user's history) and padding id 0 are not rankable,
+    except the target itself, which stays rankable even if the user interacted with it before.
+
+    Rather than masking a dense [B, n_items] copy, each row's rank over every item is corrected
+    by the few unrankable items that outscore or tie its target: one pass over the scores plus a
+    gather over the history, each (row, item) pair counted once.
+    """
     rows = torch.arange(scores.size(0))
-    rankable[rows, targets] = True
-    return pessimistic_ranks(scores, scores[rows, targets], rankable)
+    target = scores[rows, targets]
+    ranks = pessimistic_ranks(scores, target)
+    n_items = scores.size(1)
+    pairs = torch.unique(seen_rows * n_items + seen_items)
+    pair_rows, pair_items = pairs // n_items, pairs % n_items
+    unrankable = (pair_items != targets[pair_rows]) & (pair_items != 0)
+    pair_rows, pair_items = pair_rows[unrankable], pair_items[unrankable]
+    beaten = (scores[pair_rows, pair_items] >= target[pair_rows]).long()
+    ranks -= torch.zeros_like(ranks).index_add_(0, pair_rows, beaten)
+    return ranks - ((scores[:, 0] >= target) & (targets != 0)).long()
 
 
 def candidate_ranks(scores: Tensor, target_positions: Tensor) -> Tensor:

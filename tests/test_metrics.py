@@ -15,29 +15,58 @@ def seen(n_items, *rows):
     return mask
 
 
+def pairs(mask):
+    """A dense seen-mask as the (rows, items) pairs full_ranking_ranks takes."""
+    return mask.nonzero(as_tuple=True)
+
+
+def dense_reference_ranks(scores, targets, seen_rows, seen_items):
+    """The definition, written the slow obvious way: mask history and padding, keep the target."""
+    rankable = torch.ones_like(scores, dtype=torch.bool)
+    rankable[seen_rows, seen_items] = False
+    rankable[:, 0] = False
+    rows = torch.arange(scores.size(0))
+    rankable[rows, targets] = True
+    target = scores[rows, targets].unsqueeze(1)
+    return ((scores >= target) & rankable).sum(1) - 1
+
+
+def test_sparse_history_correction_equals_dense_masking():
+    """Repeated history items, targets inside the history and heavy ties (rounded scores)."""
+    generator = torch.Generator().manual_seed(0)
+    n_rows, n_items = 64, 40
+    scores = (torch.rand(n_rows, n_items, generator=generator) * 8).round()
+    targets = torch.randint(1, n_items, (n_rows,), generator=generator)
+    seen_rows = torch.randint(0, n_rows, (900,), generator=generator)
+    seen_items = torch.randint(1, n_items, (900,), generator=generator)
+    seen_items[:50] = targets[seen_rows[:50]]
+    expected = dense_reference_ranks(scores, targets, seen_rows, seen_items)
+    assert torch.equal(full_ranking_ranks(scores, targets, seen_rows, seen_items), expected)
+
+
 def test_full_ranking_masks_history_and_padding():
     # items 0..4; item 0 is padding; user saw item 1 (the best-scored item), target is 2
     scores = torch.tensor([[9.0, 0.9, 0.5, 0.3, 0.1]])
-    ranks = full_ranking_ranks(scores, torch.tensor([2]), seen(5, {1}))
+    ranks = full_ranking_ranks(scores, torch.tensor([2]), *pairs(seen(5, {1})))
     assert ranks.tolist() == [0]  # padding and history cannot outrank the target
 
 
 def test_target_in_history_stays_rankable():
     scores = torch.tensor([[0.0, 0.2, 0.9, 0.5]])
-    ranks = full_ranking_ranks(scores, torch.tensor([2]), seen(4, {2, 3}))
+    ranks = full_ranking_ranks(scores, torch.tensor([2]), *pairs(seen(4, {2, 3})))
     assert ranks.tolist() == [0]
 
 
 def test_ties_are_pessimistic():
     scores = torch.tensor([[0.0, 0.5, 0.5, 0.5, 0.1]])
-    assert full_ranking_ranks(scores, torch.tensor([2]), seen(5, set())).tolist() == [2]
+    assert full_ranking_ranks(scores, torch.tensor([2]), *pairs(seen(5, set()))).tolist() == [2]
 
 
 def test_constant_scorer_gets_worst_rank():
     n_items = 10
     scores = torch.zeros(2, n_items)
     history = seen(n_items, {1, 2}, set())
-    ranks = full_ranking_ranks(scores, torch.tensor([3, 4]), history)
+    ranks = full_ranking_ranks(scores, torch.tensor([3, 4]), *pairs(history))
     # rankable: items 1..9 minus history; worst rank = count - 1
     assert ranks.tolist() == [6, 8]
     assert summarize(ranks)["HR@5"] == 0.0
@@ -65,3 +94,12 @@ def test_metric_values_by_hand():
 def test_nan_scores_are_rejected():
     with pytest.raises(ValueError, match="NaN"):
         candidate_ranks(torch.tensor([[float("nan"), 1.0]]), torch.tensor([0]))
+
+
+def test_infinite_scores_rank_exactly_and_nan_is_refused():
+    inf = math.inf
+    scores = torch.tensor([[0.0, -inf, -inf, 0.3], [0.0, inf, 0.2, inf], [0.0, 0.1, -inf, 0.5]])
+    # row 0: target -inf tied with another -inf (inf - inf is NaN in the fast count)
+    assert candidate_ranks(scores, torch.tensor([1, 1, 2])).tolist() == [3, 1, 3]
+    with pytest.raises(ValueError, match="NaN"):
+        candidate_ranks(torch.tensor([[0.1, math.nan, 0.3]]), torch.tensor([0]))
