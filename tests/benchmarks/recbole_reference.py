@@ -161,11 +161,11 @@ def recbole_pipeline(profile, seed: int, eval_batch_users: int = 4096, max_epoch
         warnings.simplefilter("ignore")
         dataset = create_dataset(config)
         if profile.user_cap is not None:
-            uid = dataset.inter_feat[dataset.uid_field].numpy()
+            uid = dataset.inter_feat[dataset.uid_field].to_numpy()  # a DataFrame until build()
             users = np.unique(uid)
             if profile.user_cap < users.size:
                 keep = np.isin(uid, capped_users(users, profile.user_cap))
-                dataset.inter_feat = dataset.inter_feat[torch.from_numpy(keep)]
+                dataset.inter_feat = dataset.inter_feat[keep].reset_index(drop=True)
         train, valid, test = data_preparation(config, dataset)
     return config, train, valid, test, dataset
 
