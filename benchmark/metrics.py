@@ -58,7 +58,7 @@ def full_ranking_ranks(scores: Tensor, targets: Tensor, seen_rows: Tensor, seen_
     unrankable = (pair_items != targets[pair_rows]) & (pair_items != 0)
     pair_rows, pair_items = pair_rows[unrankable], pair_items[unrankable]
     beaten = (scores[pair_rows, pair_items] >= target[pair_rows]).long()
-    ranks -= torch.zeros_like(ranks).index_add_(0, pair_rows, beaten)
+    ranks.index_add_(0, pair_rows, -beaten)
     return ranks - ((scores[:, 0] >= target) & (targets != 0)).long()
 
 

@@ -160,6 +160,10 @@ class Runner:
         """A fixed user subset (same for every method and seed) when the profile caps eval users."""
         return fixed_subset(torch.arange(len(data.sequences)), self.profile.budget.eval_user_cap, EVAL_USER_SEED)
 
+    def test_task(self, data: SplitData, rows: torch.Tensor) -> EvalTask:
+        """The test target of each of ``rows``, conditioned on train plus valid history."""
+        return EvalTask(users=data.users, history=data.test_history(), targets=data.test_targets, rows=rows)
+
     def candidates(self, data: SplitData, split: str, n: int, seed: int) -> CandidateSet:
         targets = data.valid_targets if split == "valid" else data.test_targets
         return candidate_set(
@@ -223,7 +227,7 @@ class Runner:
         rows = self.eval_rows(data)
         with PeakMemory(self.device) as memory:
             method, report, train_s = self.fit(unit, data, rows)
-            test = EvalTask(users=data.users, history=data.test_history(), targets=data.test_targets, rows=rows)
+            test = self.test_task(data, rows)
             protocols = {
                 p: None if p == "full" else self.candidates(data, "test", int(p.split("-")[1]), unit.seed)
                 for p in unit.protocols

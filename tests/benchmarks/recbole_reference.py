@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from benchmark.cards import load_card
-from benchmark.evaluation import EvalTask, evaluate
+from benchmark.evaluation import evaluate
 from benchmark.loading import atomic_dir, capped_users, recbole_filtering_config
 from benchmark.metrics import summarize
 from benchmark.paths import default_mirror
@@ -83,7 +83,7 @@ def speed_profile(dataset: str, user_cap: int | None, max_epochs: int, patience:
                    budget=Budget(max_epochs=max_epochs, patience=patience, wall_clock_s=1e9))
 
 
-def harness_sasrec_ce(profile, seed: int, runner: Runner) -> tuple[TrainingOutcome, SASRecCE]:
+def harness_sasrec_ce(profile, seed: int, runner: Runner) -> TrainingOutcome:
     """The harness's sasrec-ce fitted as a run of the suite fits it (``Runner.fit``)."""
     card = load_card(profile.datasets[0])
     data = runner.data(card)
@@ -117,17 +117,24 @@ def harness_sasrec_ce(profile, seed: int, runner: Runner) -> tuple[TrainingOutco
         best_epoch=int(report.best_epoch), best_valid=float(report.best_valid), seconds_total=total,
         seconds_to_best=float(report.seconds_to_best), train_seconds=train_s,
         samples_per_epoch=int(report.notes["training_samples"]),
-        sequences_per_s=users * report.epochs / train_s, test_ndcg10=test_ndcg(method, runner, card),
+        sequences_per_s=users * report.epochs / train_s, test_ndcg10=harness_test_ndcg10(method, runner, card),
         device=str(runner.device), valid_curve=curve,
     )
-    return outcome, method
+    return outcome
 
 
-def test_ndcg(method, runner: Runner, card) -> float:
+def harness_test_ndcg10(method, runner: Runner, card) -> float:
     """Test NDCG@10 under the harness's full-ranking protocol (history masked)."""
     data = runner.data(card)
-    task = EvalTask(users=data.users, history=data.test_history(), targets=data.test_targets, rows=runner.eval_rows(data))
+    task = runner.test_task(data, runner.eval_rows(data))
     return summarize(evaluate(method.score, task, data.n_items, runner.profile.max_history))["NDCG@10"]
+
+
+def harness_scorer(model: torch.nn.Module, device: torch.device, width: int) -> SASRec:
+    """A RecBole sequential model behind the harness's scoring interface (``sasrec``'s score path)."""
+    scorer = SASRec(SASRec.card.defaults)
+    scorer.model, scorer.device, scorer.width = model, device, width
+    return scorer
 
 
 def recbole_config_for(profile, seed: int, eval_batch_users: int = 4096, max_epochs: int | None = None):
@@ -151,7 +158,7 @@ def recbole_config_for(profile, seed: int, eval_batch_users: int = 4096, max_epo
 
 
 def recbole_pipeline(profile, seed: int, eval_batch_users: int = 4096, max_epochs: int | None = None):
-    """(config, train, valid, test loaders, dataset) built by RecBole, restricted to the profile's users."""
+    """(config, train, valid, test loaders) built by RecBole, restricted to the profile's users."""
     from recbole.data import create_dataset, data_preparation
     from recbole.utils import init_seed
 
@@ -167,7 +174,7 @@ def recbole_pipeline(profile, seed: int, eval_batch_users: int = 4096, max_epoch
                 keep = np.isin(uid, capped_users(users, profile.user_cap))
                 dataset.inter_feat = dataset.inter_feat[keep].reset_index(drop=True)
         train, valid, test = data_preparation(config, dataset)
-    return config, train, valid, test, dataset
+    return config, train, valid, test
 
 
 class _InMemoryBest:
@@ -187,14 +194,14 @@ class _InMemoryBest:
             self.best_epoch, self.seconds_to_best = epoch, time.perf_counter() - self.started
 
 
-def recbole_trainer_sasrec(profile, seed: int, runner: Runner, max_epochs: int | None = None) -> tuple[TrainingOutcome, SASRec]:
+def recbole_trainer_sasrec(profile, seed: int, runner: Runner, max_epochs: int | None = None) -> TrainingOutcome:
     """RecBole's Trainer fitting RecBole's SASRec to early stopping (or ``max_epochs``, when a
     CPU cannot afford convergence); scored by the harness."""
     from recbole.model.sequential_recommender import SASRec as RecBoleSASRec
     from recbole.trainer import Trainer
     from recbole.utils import init_seed
 
-    config, train, valid, _, dataset = recbole_pipeline(profile, seed, max_epochs=max_epochs)
+    config, train, valid, _ = recbole_pipeline(profile, seed, max_epochs=max_epochs)
     init_seed(seed, True)
     model = RecBoleSASRec(config, train.dataset).to(config["device"])
     trainer = Trainer(config, model)
@@ -218,19 +225,17 @@ def recbole_trainer_sasrec(profile, seed: int, runner: Runner, max_epochs: int |
     total = time.perf_counter() - started
     model.load_state_dict(callback.best_state)
     model.eval()
-    scorer = SASRec(SASRec.card.defaults)
-    scorer.model, scorer.device, scorer.width = model, torch.device(config["device"]), profile.max_history
+    scorer = harness_scorer(model, torch.device(config["device"]), profile.max_history)
     card = load_card(profile.datasets[0])
     users = len(runner.data(card).sequences)
     train_s = float(sum(epoch_train_s))
-    outcome = TrainingOutcome(
+    return TrainingOutcome(
         loop="RecBole Trainer SASRec", dataset=card.name, seed=seed, users=users, epochs=callback.epochs,
         best_epoch=callback.best_epoch, best_valid=float(best_valid), seconds_total=total,
         seconds_to_best=callback.seconds_to_best, train_seconds=train_s, samples_per_epoch=len(train.dataset),
-        sequences_per_s=users * callback.epochs / train_s, test_ndcg10=test_ndcg(scorer, runner, card),
+        sequences_per_s=users * callback.epochs / train_s, test_ndcg10=harness_test_ndcg10(scorer, runner, card),
         device=str(config["device"]), valid_curve=callback.curve,
     )
-    return outcome, scorer
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -249,10 +254,9 @@ def main(argv: list[str] | None = None) -> None:
     for seed in args.seeds:
         if "harness" in args.loops:
             seed_everything(seed)
-            print(json.dumps(asdict(harness_sasrec_ce(profile, seed, runner)[0])), flush=True)
+            print(json.dumps(asdict(harness_sasrec_ce(profile, seed, runner))), flush=True)
         if "recbole" in args.loops:
-            outcome = recbole_trainer_sasrec(profile, seed, runner, args.reference_epochs)[0]
-            print(json.dumps(asdict(outcome)), flush=True)
+            print(json.dumps(asdict(recbole_trainer_sasrec(profile, seed, runner, args.reference_epochs))), flush=True)
 
 
 if __name__ == "__main__":

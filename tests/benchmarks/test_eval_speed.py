@@ -27,12 +27,11 @@ import pytest
 import torch
 
 from benchmark.cards import load_card
-from benchmark.evaluation import EVAL_BATCH_USERS, EvalTask, evaluate
+from benchmark.evaluation import EVAL_BATCH_USERS, evaluate
 from benchmark.metrics import summarize
 from benchmark.paths import default_mirror
 from benchmark.runner import Runner
-from methods.sasrec import SASRec
-from tests.benchmarks.recbole_reference import recbole_pipeline, speed_profile
+from tests.benchmarks.recbole_reference import harness_scorer, recbole_pipeline, speed_profile
 
 TARGET = 3.0  # issue 7: evaluation at least 3x RecBole's full sort
 FLOOR = 0.5
@@ -56,7 +55,7 @@ def pipelines(request):
     profile = speed_profile(request.param, None, 1, 1, "cpu")
     runner = Runner(profile, store=None, device=torch.device("cpu"), mirror=default_mirror())
     data = runner.data(load_card(request.param))
-    task = EvalTask(users=data.users, history=data.test_history(), targets=data.test_targets, rows=runner.eval_rows(data))
+    task = runner.test_task(data, runner.eval_rows(data))
     built = {users: recbole_pipeline(profile, 0, eval_batch_users=users) for users in (4096, EVAL_BATCH_USERS)}
     return request.param, profile, data, task, built
 
@@ -67,14 +66,13 @@ def setup(request, pipelines):
     from recbole.trainer import Trainer
 
     dataset, profile, data, task, built = pipelines
-    config, train, _, _, _ = built[4096]
+    config, train, _, _ = built[4096]
     torch.manual_seed(0)
     if request.param == "sasrec":
         model = RecBoleSASRec(config, train.dataset).eval()
     else:
         model = ScoreTable(data.n_users, data.n_items)
-    scorer = SASRec(SASRec.card.defaults)
-    scorer.model, scorer.device, scorer.width = model, torch.device("cpu"), profile.max_history
+    scorer = harness_scorer(model, torch.device("cpu"), profile.max_history)
     trainers = {users: (Trainer(p[0], model), p[3]) for users, p in built.items()}
     return f"{dataset}/{request.param}", scorer, task, data, trainers
 
