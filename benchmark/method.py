@@ -107,6 +107,9 @@ class FitReport:
     epoch_seconds: list[float] = field(default_factory=list)
     seconds_to_best: float | None = None
     valid_curve: list[float] = field(default_factory=list)
+    # Seconds since training began at the end of each validation (same order as ``valid_curve``):
+    # with it, time-to-quality is read off a record for any quality level, not only the best.
+    valid_seconds: list[float] = field(default_factory=list)
     # Seconds this fit spent building cached artifacts that later runs reuse (LLM summaries, a
     # teacher model): recorded apart from train_s, so one seed does not carry the one-off cost.
     artifact_seconds: float = 0.0

@@ -40,26 +40,52 @@ def pessimistic_ranks(scores: Tensor, target_scores: Tensor) -> Tensor:
     return (scores - target).sign_().add_(1).clamp_(max=1).sum(1).long() - 1
 
 
-def full_ranking_ranks(scores: Tensor, targets: Tensor, seen_rows: Tensor, seen_items: Tensor) -> Tensor:
+DENSE_MASK_RATIO = 16  # measured: a dense history mask pays off once pairs x 16 reach B x n_items
+
+
+def full_ranking_ranks(
+    scores: Tensor, targets: Tensor, seen_rows: Tensor, seen_items: Tensor, dense: bool | None = None
+) -> Tensor:
     """Ranks over the whole catalogue. The items a row has seen (pairs ``seen_rows[k]``,
     ``seen_items[k]``, repeats allowed: the user's history) and padding id 0 are not rankable,
     except the target itself, which stays rankable even if the user interacted with it before.
 
-    Rather than masking a dense [B, n_items] copy, each row's rank over every item is corrected
-    by the few unrankable items that outscore or tie its target: one pass over the scores plus a
-    gather over the history, each (row, item) pair counted once.
+    Each row's rank over every item (one pass over the scores) is corrected by the unrankable
+    items that outscore or tie its target. The correction is counted one of two ways, both exact
+    integer counts, so they agree to the last rank: sparse (a gather over the history pairs, each
+    (row, item) pair counted once after ``torch.unique``), cheap when histories are short against
+    the catalogue; or dense (a [B, n_items] boolean mask), cheaper when histories are long against
+    a small catalogue, where sorting the pairs would cost more than one pass over the mask.
+    ``dense=None`` picks by size (``DENSE_MASK_RATIO``); tests force each path.
     """
     rows = torch.arange(scores.size(0))
     target = scores[rows, targets]
     ranks = pessimistic_ranks(scores, target)
+    if dense is None:
+        dense = seen_rows.numel() * DENSE_MASK_RATIO >= scores.numel()
+    correction = _dense_correction if dense else _sparse_correction
+    return ranks - correction(scores, targets, target, seen_rows, seen_items)
+
+
+def _dense_correction(scores: Tensor, targets: Tensor, target: Tensor, seen_rows: Tensor, seen_items: Tensor) -> Tensor:
+    """Per row: unrankable items (history, padding 0, never the target) scoring >= the target."""
+    unrankable = torch.zeros(scores.shape, dtype=torch.bool)
+    unrankable[seen_rows, seen_items] = True
+    unrankable[:, 0] = True
+    unrankable[torch.arange(scores.size(0)), targets] = False
+    return (unrankable & (scores >= target.unsqueeze(1))).sum(1)
+
+
+def _sparse_correction(scores: Tensor, targets: Tensor, target: Tensor, seen_rows: Tensor, seen_items: Tensor) -> Tensor:
+    """The same count over the distinct (row, item) history pairs, without a dense mask."""
     n_items = scores.size(1)
     pairs = torch.unique(seen_rows * n_items + seen_items)
     pair_rows, pair_items = pairs // n_items, pairs % n_items
     unrankable = (pair_items != targets[pair_rows]) & (pair_items != 0)
     pair_rows, pair_items = pair_rows[unrankable], pair_items[unrankable]
     beaten = (scores[pair_rows, pair_items] >= target[pair_rows]).long()
-    ranks.index_add_(0, pair_rows, -beaten)
-    return ranks - ((scores[:, 0] >= target) & (targets != 0)).long()
+    correction = torch.zeros(scores.size(0), dtype=torch.long).index_add_(0, pair_rows, beaten)
+    return correction + ((scores[:, 0] >= target) & (targets != 0)).long()
 
 
 def candidate_ranks(scores: Tensor, target_positions: Tensor) -> Tensor:

@@ -65,6 +65,7 @@ def train_with_early_stopping(
         reserve = time.monotonic() - validation_start
         report.epochs = epoch + 1
         report.valid_curve.append(valid)
+        report.valid_seconds.append(round(time.monotonic() - started, 3))
         ctx.logger.debug("epoch %d: valid NDCG@10 %.4f (%.1fs)", epoch, valid, report.epoch_seconds[-1])
         if valid > best:
             best, stale = valid, 0

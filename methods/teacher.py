@@ -57,7 +57,10 @@ def teacher_topk(
     device: torch.device, cache_dir: Path, config: dict[str, Any] | None = None,
 ) -> TeacherPredictions:
     """The teacher's top-``k`` next items after each training sequence (cached by content hash)."""
-    teacher_config = {**SASRecCE.card.defaults, **(config or {})}
+    # every_position: the loss computation the teacher was built with (TEACHER_VERSION 1); the
+    # faster "targets" path rounds differently, which would change the cached teachers and the
+    # committed delrec records distilled from them.
+    teacher_config = {**SASRecCE.card.defaults, "logits_at": "every_position", **(config or {})}
     inputs = {
         "version": TEACHER_VERSION, "teacher": "sasrec-ce", "train_sha256": sequences_digest(train),
         "n_items": n_items, "k": k, "seed": seed, "max_history": max_history, "budget": vars(budget),

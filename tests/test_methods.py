@@ -48,7 +48,11 @@ def test_builtin_method_trains_and_beats_nothing_silently(method, tiny_profile, 
         assert ranks.shape == (80,)
     if method != "pop":
         assert records[0]["parameters"]["trainable"] > 0
-        assert records[0]["training"]["epochs"] == 1
+        training = records[0]["training"]
+        assert training["epochs"] == 1
+        if training["valid_curve"]:  # every validation is timed, from the first training step
+            assert len(training["valid_seconds"]) == len(training["valid_curve"])
+            assert 0.0 < training["valid_seconds"][0] <= records[0]["timing"]["train_s"] + training["artifact_seconds"]
 
 
 def test_fixed_seed_repeats_exactly_and_seeds_differ(tiny_profile, tmp_path):

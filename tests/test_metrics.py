@@ -31,8 +31,10 @@ def dense_reference_ranks(scores, targets, seen_rows, seen_items):
     return ((scores >= target) & rankable).sum(1) - 1
 
 
-def test_sparse_history_correction_equals_dense_masking():
-    """Repeated history items, targets inside the history and heavy ties (rounded scores)."""
+@pytest.mark.parametrize("dense", [False, True, None])
+def test_history_correction_equals_dense_masking(dense):
+    """Both ways of counting the history correction (and the automatic choice) against the
+    definition: repeated history items, targets inside the history and heavy ties."""
     generator = torch.Generator().manual_seed(0)
     n_rows, n_items = 64, 40
     scores = (torch.rand(n_rows, n_items, generator=generator) * 8).round()
@@ -41,7 +43,10 @@ def test_sparse_history_correction_equals_dense_masking():
     seen_items = torch.randint(1, n_items, (900,), generator=generator)
     seen_items[:50] = targets[seen_rows[:50]]
     expected = dense_reference_ranks(scores, targets, seen_rows, seen_items)
-    assert torch.equal(full_ranking_ranks(scores, targets, seen_rows, seen_items), expected)
+    assert torch.equal(full_ranking_ranks(scores, targets, seen_rows, seen_items, dense=dense), expected)
+    targets[:3] = 0  # a padding target stays rankable too
+    expected = dense_reference_ranks(scores, targets, seen_rows, seen_items)
+    assert torch.equal(full_ranking_ranks(scores, targets, seen_rows, seen_items, dense=dense), expected)
 
 
 def test_full_ranking_masks_history_and_padding():

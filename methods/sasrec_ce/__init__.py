@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from benchmark.errors import BenchmarkError
 from benchmark.method import FitReport, Method, MethodCard, RunContext, ScoreBatch, module_parameter_counts
 from benchmark.split import TrainView
 from benchmark.training import train_with_early_stopping
@@ -15,6 +16,7 @@ from benchmark.tuning import LEARNING_RATE, WEIGHT_DECAY, DROPOUT
 from methods.sasrec_net import SASRecNet
 from methods.sequential_data import most_recent, shuffled_batches, window_batch, window_bounds
 
+LOGITS_AT = ("targets", "every_position")
 ARCHITECTURE_KEYS = (
     "hidden_size", "n_layers", "n_heads", "inner_size", "hidden_dropout_prob", "attn_dropout_prob",
     "layer_norm_eps", "initializer_range",
@@ -34,6 +36,7 @@ class SASRecCE(Method):
             "hidden_size": 64, "n_layers": 2, "n_heads": 2, "inner_size": 256, "hidden_dropout_prob": 0.5,
             "attn_dropout_prob": 0.5, "layer_norm_eps": 1e-12, "initializer_range": 0.02,
             "learning_rate": 0.001, "weight_decay": 0.0, "train_batch_size": 128,
+            "logits_at": "targets",
         },
         deviations=(
             "Same architecture hyper-parameters as `sasrec` (RecBole's defaults) rather than the paper's tuned ones.",
@@ -47,6 +50,8 @@ class SASRecCE(Method):
     )
 
     def fit(self, data: TrainView, ctx: RunContext) -> FitReport:
+        if self.config["logits_at"] not in LOGITS_AT:
+            raise BenchmarkError(f"sasrec-ce: logits_at must be one of {list(LOGITS_AT)}, found {self.config['logits_at']!r}")
         torch.manual_seed(ctx.seed)
         self.width = ctx.max_history
         self.device = ctx.device
@@ -68,9 +73,21 @@ class SASRecCE(Method):
         return report
 
     def _loss(self, windows: Tensor) -> Tensor:
+        """Mean full-catalogue cross-entropy over every real next-item target of the windows.
+
+        ``logits_at: targets`` computes catalogue logits only where a window has a target; the
+        padding positions of short sequences are skipped (on beauty about 88% of positions, so a
+        4x faster step). ``every_position`` computes them everywhere and lets ``ignore_index``
+        drop them: the same loss and gradients up to float rounding, kept because the delrec
+        teacher's cached artifacts were trained that way (see ``methods.teacher``).
+        """
         inputs, targets = windows[:, :-1], windows[:, 1:]
-        logits = self.model.logits(self.model(inputs))
-        return F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=0)
+        hidden = self.model(inputs)
+        if self.config["logits_at"] == "every_position":
+            logits = self.model.logits(hidden)
+            return F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=0)
+        real = targets != 0
+        return F.cross_entropy(self.model.logits(hidden[real]), targets[real])
 
     @torch.no_grad()
     def score(self, batch: ScoreBatch) -> Tensor:

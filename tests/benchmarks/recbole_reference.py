@@ -24,6 +24,7 @@ pytest-benchmark.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import logging
 import time
@@ -32,6 +33,7 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import torch
+from recbole.trainer import Trainer
 
 from benchmark.cards import load_card
 from benchmark.evaluation import evaluate
@@ -59,6 +61,7 @@ class TrainingOutcome:
     seed: int
     users: int
     epochs: int
+    stopped_by: str  # patience | max_epochs | wall_clock
     best_epoch: int
     best_valid: float
     seconds_total: float
@@ -90,37 +93,26 @@ def harness_sasrec_ce(profile, seed: int, runner: Runner) -> TrainingOutcome:
     rows = runner.eval_rows(data)
     method = ResolvedMethod(SASRecCE, parse_variant("sasrec-ce"), dict(SASRecCE.card.defaults))
     unit = RunUnit(method=method, card=card, seed=seed, config_hash="speed", protocols=("full",), done=False)
-    curve: list[tuple[float, float]] = []
-    validator = runner._validator
-
-    def timed_validator(*args):
-        validate = validator(*args)
-
-        def timed(*a, **k):
-            valid = validate(*a, **k)
-            curve.append((time.perf_counter() - started, valid))
-            return valid
-
-        return timed
-
-    runner._validator = timed_validator
     started = time.perf_counter()
-    try:
-        method, report, _ = runner.fit(unit, data, rows)
-    finally:
-        runner._validator = validator
+    method, report, _ = runner.fit(unit, data, rows)
     total = time.perf_counter() - started
     users = len(data.sequences)
     train_s = float(sum(report.epoch_seconds))
-    outcome = TrainingOutcome(
+    # The report times validations from the first training step; shift them so they count from
+    # before ``fit`` (the model, its windows), as RecBole's are counted from before its ``fit``.
+    # The shift also includes restoring the best state after the last validation, which can only
+    # make sasrec-ce look slower.
+    setup = total - report.valid_seconds[-1]
+    curve = [(seconds + setup, valid) for seconds, valid in zip(report.valid_seconds, report.valid_curve)]
+    return TrainingOutcome(
         loop="harness sasrec-ce", dataset=card.name, seed=seed, users=users, epochs=report.epochs,
-        best_epoch=int(report.best_epoch), best_valid=float(report.best_valid), seconds_total=total,
-        seconds_to_best=float(report.seconds_to_best), train_seconds=train_s,
+        stopped_by=report.stopped_by, best_epoch=int(report.best_epoch), best_valid=float(report.best_valid),
+        seconds_total=total,
+        seconds_to_best=float(report.seconds_to_best) + setup, train_seconds=train_s,
         samples_per_epoch=int(report.notes["training_samples"]),
         sequences_per_s=users * report.epochs / train_s, test_ndcg10=harness_test_ndcg10(method, runner, card),
         device=str(runner.device), valid_curve=curve,
     )
-    return outcome
 
 
 def harness_test_ndcg10(method, runner: Runner, card) -> float:
@@ -177,6 +169,29 @@ def recbole_pipeline(profile, seed: int, eval_batch_users: int = 4096, max_epoch
     return config, train, valid, test
 
 
+def rebatched_test_loader(config, test, eval_batch_users: int):
+    """Another full-sort test loader over the same RecBole dataset, ``eval_batch_users`` users per
+    batch (a loader's batch size is fixed when it is built; rebuilding the dataset would redo
+    RecBole's data augmentation)."""
+    other = copy.deepcopy(config)
+    other["eval_batch_size"] = eval_batch_users
+    return type(test)(other, test.dataset, test._sampler, shuffle=False)
+
+
+class TimedTrainer(Trainer):
+    """RecBole's Trainer, recording the seconds of each epoch's training steps."""
+
+    def __init__(self, config, model):
+        super().__init__(config, model)
+        self.epoch_train_s: list[float] = []
+
+    def _train_epoch(self, *args, **kwargs):
+        began = time.perf_counter()
+        loss = super()._train_epoch(*args, **kwargs)
+        self.epoch_train_s.append(time.perf_counter() - began)
+        return loss
+
+
 class _InMemoryBest:
     """Callback for ``Trainer.fit``: time of each validation, best state kept in memory."""
 
@@ -198,23 +213,12 @@ def recbole_trainer_sasrec(profile, seed: int, runner: Runner, max_epochs: int |
     """RecBole's Trainer fitting RecBole's SASRec to early stopping (or ``max_epochs``, when a
     CPU cannot afford convergence); scored by the harness."""
     from recbole.model.sequential_recommender import SASRec as RecBoleSASRec
-    from recbole.trainer import Trainer
     from recbole.utils import init_seed
 
     config, train, valid, _ = recbole_pipeline(profile, seed, max_epochs=max_epochs)
     init_seed(seed, True)
     model = RecBoleSASRec(config, train.dataset).to(config["device"])
-    trainer = Trainer(config, model)
-    epoch_train_s: list[float] = []
-    original = trainer._train_epoch
-
-    def timed_epoch(*args, **kwargs):
-        began = time.perf_counter()
-        loss = original(*args, **kwargs)
-        epoch_train_s.append(time.perf_counter() - began)
-        return loss
-
-    trainer._train_epoch = timed_epoch
+    trainer = TimedTrainer(config, model)
     started = time.perf_counter()
     callback = _InMemoryBest(trainer, started)
     logging.getLogger().disabled = True
@@ -228,9 +232,10 @@ def recbole_trainer_sasrec(profile, seed: int, runner: Runner, max_epochs: int |
     scorer = harness_scorer(model, torch.device(config["device"]), profile.max_history)
     card = load_card(profile.datasets[0])
     users = len(runner.data(card).sequences)
-    train_s = float(sum(epoch_train_s))
+    train_s = float(sum(trainer.epoch_train_s))
     return TrainingOutcome(
         loop="RecBole Trainer SASRec", dataset=card.name, seed=seed, users=users, epochs=callback.epochs,
+        stopped_by="max_epochs" if callback.epochs >= config["epochs"] else "patience",
         best_epoch=callback.best_epoch, best_valid=float(best_valid), seconds_total=total,
         seconds_to_best=callback.seconds_to_best, train_seconds=train_s, samples_per_epoch=len(train.dataset),
         sequences_per_s=users * callback.epochs / train_s, test_ndcg10=harness_test_ndcg10(scorer, runner, card),

@@ -3,8 +3,9 @@ evaluation (``Trainer.evaluate``), on the same RecBole SASRec model and the same
 
 Two models, each shared by both paths: RecBole's SASRec as RecBole builds it (random weights:
 evaluation cost does not depend on training), and a fixed score table looked up per user, whose
-forward costs next to nothing, so that the evaluators' own work is what is timed. RecBole is measured at two user batch sizes, its default (4,096) and the
-harness's (256); the faster one is the reference. The harness does strictly more work per user:
+forward costs next to nothing, so that the evaluators' own work is what is timed. RecBole is
+measured at two user batch sizes, its default (4,096) and the harness's (256), over one dataset;
+the faster one is the reference. The harness does strictly more work per user:
 it masks the whole history (RecBole's sequential full sort does not) and returns every user's
 rank, from which all metrics follow.
 
@@ -31,7 +32,7 @@ from benchmark.evaluation import EVAL_BATCH_USERS, evaluate
 from benchmark.metrics import summarize
 from benchmark.paths import default_mirror
 from benchmark.runner import Runner
-from tests.benchmarks.recbole_reference import harness_scorer, recbole_pipeline, speed_profile
+from tests.benchmarks.recbole_reference import harness_scorer, rebatched_test_loader, recbole_pipeline, speed_profile
 
 TARGET = 3.0  # issue 7: evaluation at least 3x RecBole's full sort
 FLOOR = 0.5
@@ -56,8 +57,9 @@ def pipelines(request):
     runner = Runner(profile, store=None, device=torch.device("cpu"), mirror=default_mirror())
     data = runner.data(load_card(request.param))
     task = runner.test_task(data, runner.eval_rows(data))
-    built = {users: recbole_pipeline(profile, 0, eval_batch_users=users) for users in (4096, EVAL_BATCH_USERS)}
-    return request.param, profile, data, task, built
+    config, train, _, test = recbole_pipeline(profile, 0, eval_batch_users=4096)
+    tests = {4096: test, EVAL_BATCH_USERS: rebatched_test_loader(config, test, EVAL_BATCH_USERS)}
+    return request.param, profile, data, task, (config, train, tests)
 
 
 @pytest.fixture(params=["sasrec", "score-table"])
@@ -65,15 +67,14 @@ def setup(request, pipelines):
     from recbole.model.sequential_recommender import SASRec as RecBoleSASRec
     from recbole.trainer import Trainer
 
-    dataset, profile, data, task, built = pipelines
-    config, train, _, _ = built[4096]
+    dataset, profile, data, task, (config, train, tests) = pipelines
     torch.manual_seed(0)
     if request.param == "sasrec":
         model = RecBoleSASRec(config, train.dataset).eval()
     else:
         model = ScoreTable(data.n_users, data.n_items)
     scorer = harness_scorer(model, torch.device("cpu"), profile.max_history)
-    trainers = {users: (Trainer(p[0], model), p[3]) for users, p in built.items()}
+    trainers = {users: (Trainer(config, model), test) for users, test in tests.items()}
     return f"{dataset}/{request.param}", scorer, task, data, trainers
 
 

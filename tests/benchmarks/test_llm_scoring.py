@@ -1,4 +1,4 @@
-"""LLM scoring throughput of the packed shared-prefix path against one prompt per candidate.
+"""LLM scoring throughput of each LLM method's eval path (prompt tokens per second).
 
 LLM-TRSR (yes/no) and DELRec (full titles) score C candidates of a user with one prompt prefix.
 The packed path encodes the prefix once per user and every candidate's suffix beside it (4D
@@ -12,6 +12,14 @@ Not part of the default test run:
     python -m pytest tests/benchmarks/test_llm_scoring.py --benchmark-only
     (or: tox -e benchmarks)
 
+DELRec's title scores reuse the same packed batches (titles are the suffixes) through
+``TitleScorer``, with its softmax over the full vocabulary.
+
+DARec and MixRec score the whole catalogue from one forward pass of a user's history prompt (item
+tokens, the collaborative token), read out by an item head: there is no per-candidate prompt, so
+prefix reuse does not apply; their benchmark times ``score_with`` on quick's settings and reports
+prompt tokens and users per second.
+
 The backbone is SmolLM2-135M's architecture with random weights (no download), cut to
 ``LAYERS`` layers as the quick profile does; sizes follow quick's LLM-TRSR prompts.
 """
@@ -21,8 +29,18 @@ from __future__ import annotations
 import pytest
 import torch
 
+import time
+
+from benchmark.loading import load_split
+from benchmark.method import RunContext, ScoreBatch
+from benchmark.profiles import Budget
+from methods.darec import DARec
+from methods.llm.adapters import LoraArch
 from methods.llm.backbone import load_backbone
+from methods.llm.itemrec import LLM_DEFAULTS, FitSession, score_with
+from methods.llm.title_scoring import TitleScorer
 from methods.llm.yesno import YesNoLM, constant, pack, suffixes
+from methods.mixrec import HOMOGENEOUS, MixRec
 
 USERS, CANDIDATES, PREFIX, SUFFIX, LAYERS = 4, 20, 160, 14, 2
 
@@ -45,9 +63,19 @@ def setup(tmp_path_factory):
     return model, packed, alone
 
 
-def _measure(benchmark, model, batch, path: str) -> None:
+@pytest.fixture(scope="module")
+def titles(setup):
+    model, packed, alone = setup
+    scorer = TitleScorer(model.lm, None).eval()
     with torch.no_grad():
-        benchmark.pedantic(model.answer_scores, args=(batch,), rounds=5, warmup_rounds=1)
+        reference = scorer.scores(alone, None).reshape(USERS, CANDIDATES)
+        assert torch.allclose(scorer.scores(packed, None), reference, atol=1e-3)
+    return scorer, packed, alone
+
+
+def _measure(benchmark, score, batch, path: str) -> None:
+    with torch.no_grad():
+        benchmark.pedantic(score, args=(batch,), rounds=5, warmup_rounds=1)
     scored = USERS * CANDIDATES * (PREFIX + SUFFIX)
     computed = int((batch.spans >= 0).sum())
     benchmark.extra_info.update({
@@ -59,10 +87,51 @@ def _measure(benchmark, model, batch, path: str) -> None:
 @pytest.mark.benchmark(group="llm-yesno-scoring")
 def test_packed_shared_prefix(benchmark, setup):
     model, packed, _ = setup
-    _measure(benchmark, model, packed, "packed: prefix once per user")
+    _measure(benchmark, model.answer_scores, packed, "packed: prefix once per user")
 
 
 @pytest.mark.benchmark(group="llm-yesno-scoring")
 def test_one_prompt_per_candidate(benchmark, setup):
     model, _, alone = setup
-    _measure(benchmark, model, alone, "no prefix reuse: prefix + suffix per candidate")
+    _measure(benchmark, model.answer_scores, alone, "no prefix reuse: prefix + suffix per candidate")
+
+
+@pytest.mark.benchmark(group="llm-title-scoring")
+def test_titles_packed_shared_prefix(benchmark, titles):
+    scorer, packed, _ = titles
+    _measure(benchmark, lambda batch: scorer.scores(batch, None), packed, "packed: prefix once per user")
+
+
+@pytest.mark.benchmark(group="llm-title-scoring")
+def test_titles_one_prompt_per_candidate(benchmark, titles):
+    scorer, _, alone = titles
+    _measure(benchmark, lambda batch: scorer.scores(batch, None), alone, "no prefix reuse: prefix + suffix per candidate")
+
+
+ITEM_SCORING_USERS = 128
+
+
+@pytest.mark.benchmark(group="llm-item-scoring")
+@pytest.mark.parametrize("method", ["darec", "mixrec"])
+def test_full_catalogue_item_scoring(benchmark, method, tmp_path):
+    """DARec/MixRec's eval path: one history prompt per user, every item scored by the head."""
+    data = load_split("ml-100k").train_view()
+    config = dict(LLM_DEFAULTS, backbone="random:smollm2-135m", backbone_layers=LAYERS, llm_history=10, item_max_tokens=12)
+    cls, arch = (DARec, None) if method == "darec" else (MixRec, HOMOGENEOUS)
+    instance = cls(config, frozenset())
+    ctx = RunContext(seed=0, budget=Budget(1, 1, 3600.0), max_history=50, device=torch.device("cpu"), cache_dir=tmp_path,
+                     validate=lambda score: 0.0, deadline=time.monotonic() + 3600)
+    session = FitSession(instance, data, ctx)
+    model = session.build(arch or LoraArch.uniform(session.n_layers)).eval()
+    history, lengths = data.train.last(torch.arange(ITEM_SCORING_USERS), 50)
+    batch = ScoreBatch(users=torch.arange(ITEM_SCORING_USERS), history=history, lengths=lengths)
+    before = model.tokens_seen
+    scores = benchmark.pedantic(score_with, args=(model, batch, config, session.long_width), rounds=3, warmup_rounds=1)
+    assert scores.shape == (ITEM_SCORING_USERS, data.n_items) and torch.isfinite(scores[:, 1:]).all()
+    tokens = (model.tokens_seen - before) / 4  # four calls: warm-up and three rounds
+    seconds = benchmark.stats.stats.mean
+    benchmark.extra_info.update({
+        "method": method, "users": ITEM_SCORING_USERS, "items": data.n_items, "prompt_tokens_per_call": tokens,
+        "prompt_tokens_per_s": round(tokens / seconds, 1), "users_per_s": round(ITEM_SCORING_USERS / seconds, 1),
+        "prefix_reuse": "not applicable: one prompt per user, the catalogue is scored by the item head",
+    })

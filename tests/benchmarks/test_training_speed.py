@@ -18,6 +18,12 @@ run it to convergence:
     BENCHMARK_SPEED_DEVICE=cuda BENCHMARK_SPEED_REFERENCE_EPOCHS=200 \\
         python -m pytest tests/benchmarks/test_training_speed.py --benchmark-only
 
+Equal budgets: ``sasrec-ce`` gets no more wall clock than RecBole's loop used (training and its
+validations), so neither side can buy quality with time the other did not have.
+
+Each outcome is appended to ``BENCHMARK_SPEED_LOG`` (default ``.benchmarks/training-speed.jsonl``)
+as soon as it exists, so an interrupted run keeps RecBole's result.
+
 Other knobs: ``BENCHMARK_SPEED_USER_CAPS`` (``dataset=N,...``; default caps beauty at 3,000 users
 so its reference epochs fit a CPU session). The test fails if ``sasrec-ce`` never reaches
 RecBole's valid NDCG@10, if its test NDCG@10 falls below RecBole's by more than the standard error
@@ -26,9 +32,11 @@ of RecBole's test mean, or if it is not faster than RecBole's loop to that quali
 
 from __future__ import annotations
 
+import json
 import math
 import os
-from dataclasses import asdict
+from dataclasses import asdict, replace
+from pathlib import Path
 
 import pytest
 import torch
@@ -51,6 +59,13 @@ def _user_caps() -> dict[str, int]:
     return caps
 
 
+def _log(outcome) -> None:
+    path = Path(os.environ.get("BENCHMARK_SPEED_LOG", ".benchmarks/training-speed.jsonl"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as log:
+        log.write(json.dumps(asdict(outcome)) + "\n")
+
+
 def _ndcg_standard_error(ndcg: float, users: int) -> float:
     """Binomial-style bound on the standard error of a mean of per-user NDCG values in [0, 1]."""
     return math.sqrt(max(ndcg * (1 - ndcg), 1e-12) / users)
@@ -65,16 +80,21 @@ def test_sasrec_ce_vs_recbole_trainer(benchmark, dataset):
     runner = Runner(profile, store=None, device=torch.device(device), mirror=default_mirror())
     runner.data(load_card(dataset))
     reference = recbole_trainer_sasrec(profile, SEED, runner, reference_epochs)
+    _log(reference)
+    equal_budget = replace(profile, budget=replace(profile.budget, wall_clock_s=reference.seconds_total))
+    budgeted = Runner(equal_budget, store=None, device=torch.device(device), mirror=default_mirror())
 
     def fit_sasrec_ce():
         seed_everything(SEED)
-        return harness_sasrec_ce(profile, SEED, runner)
+        return harness_sasrec_ce(equal_budget, SEED, budgeted)
 
     ours = benchmark.pedantic(fit_sasrec_ce, rounds=1, iterations=1)
+    _log(ours)
     reached = ours.seconds_to_reach(reference.best_valid)
     speedup = reference.seconds_to_best / reached if reached else 0.0
     benchmark.extra_info.update({
         "dataset": dataset, "device": device, "users": ours.users,
+        "sasrec_ce_wall_clock_s": round(reference.seconds_total, 1),
         "recbole_epochs_cap": reference_epochs, "recbole_converged": reference.epochs < reference_epochs,
         "recbole": asdict(reference), "sasrec_ce": asdict(ours),
         # both loops train on every next-item target once per epoch: RecBole's prefix samples
