@@ -112,3 +112,36 @@ def test_interrupted_unit_leaves_no_record(tiny_profile, tmp_path, monkeypatch):
         run_units(tiny_profile, store, units)
     assert not store.records_path.exists()
     assert not list((tmp_path / "ci").rglob("*.npz"))
+
+
+def test_sasrec_ce_loss_at_targets_equals_every_position():
+    """The padding-free loss (default) and the every-position loss (the delrec teacher's) are the
+    same function: equal loss and gradients up to float rounding, on windows with padding."""
+    import torch
+
+    from methods.sasrec_ce import ARCHITECTURE_KEYS, SASRecCE
+    from methods.sasrec_net import SASRecNet
+
+    torch.manual_seed(0)
+    config = SASRecCE.card.defaults
+    windows = torch.randint(1, 30, (6, 9))
+    windows[torch.arange(9).expand(6, 9) >= torch.tensor([[2], [3], [9], [5], [1], [7]])] = 0  # right padding
+    results = []
+    for logits_at in ("targets", "every_position"):
+        method = SASRecCE({**config, "logits_at": logits_at})
+        torch.manual_seed(0)
+        method.model = SASRecNet(n_items=30, max_len=8, **{k: config[k] for k in ARCHITECTURE_KEYS}).eval()
+        loss = method._loss(windows)
+        loss.backward()
+        results.append((loss.detach(), [p.grad for p in method.model.parameters()]))
+    (a, grads_a), (b, grads_b) = results
+    assert torch.allclose(a, b, rtol=1e-6)
+    assert all(torch.allclose(x, y, atol=1e-7, rtol=1e-5) for x, y in zip(grads_a, grads_b))
+
+
+def test_sasrec_ce_rejects_an_unknown_logits_at():
+    from benchmark.errors import BenchmarkError
+    from methods.sasrec_ce import SASRecCE
+
+    with pytest.raises(BenchmarkError, match="logits_at must be one of.*found 'middle'"):  # checked before any work
+        SASRecCE({**SASRecCE.card.defaults, "logits_at": "middle"}).fit(None, None)
