@@ -13,7 +13,8 @@ Not part of the default test run:
     (or: tox -e benchmarks)
 
 DELRec's title scores reuse the same packed batches (titles are the suffixes) through
-``TitleScorer``, with its softmax over the full vocabulary.
+``TitleScorer``, with the softmax over the catalogue's title tokens (quick's ``title_softmax:
+title_tokens``; here the suffixes' distinct tokens).
 
 DARec and MixRec score the whole catalogue from one forward pass of a user's history prompt (item
 tokens, the collaborative token), read out by an item head: there is no per-candidate prompt, so
@@ -60,13 +61,13 @@ def setup(tmp_path_factory):
     with torch.no_grad():
         reference = model.answer_scores(alone).reshape(USERS, CANDIDATES)
         assert torch.allclose(model.answer_scores(packed), reference, atol=1e-3)
-    return model, packed, alone
+    return model, packed, alone, tails
 
 
 @pytest.fixture(scope="module")
 def titles(setup):
-    model, packed, alone = setup
-    scorer = TitleScorer(model.lm, None).eval()
+    model, packed, alone, tails = setup
+    scorer = TitleScorer(model.lm, None, vocabulary=torch.unique(tails)).eval()
     with torch.no_grad():
         reference = scorer.scores(alone, None).reshape(USERS, CANDIDATES)
         assert torch.allclose(scorer.scores(packed, None), reference, atol=1e-3)
@@ -86,13 +87,13 @@ def _measure(benchmark, score, batch, path: str) -> None:
 
 @pytest.mark.benchmark(group="llm-yesno-scoring")
 def test_packed_shared_prefix(benchmark, setup):
-    model, packed, _ = setup
+    model, packed, _, _ = setup
     _measure(benchmark, model.answer_scores, packed, "packed: prefix once per user")
 
 
 @pytest.mark.benchmark(group="llm-yesno-scoring")
 def test_one_prompt_per_candidate(benchmark, setup):
-    model, _, alone = setup
+    model, _, alone, _ = setup
     _measure(benchmark, model.answer_scores, alone, "no prefix reuse: prefix + suffix per candidate")
 
 
