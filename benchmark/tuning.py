@@ -117,6 +117,11 @@ def _open_study(name: str, storage: str, attempts: int = 5):
         try:
             return optuna.create_study(study_name=name, storage=storage, load_if_exists=True, direction="maximize",
                                        sampler=optuna.samplers.TPESampler(seed=TUNING_SEED))
+        except ImportError as exc:  # a missing database driver: retrying cannot help
+            raise BenchmarkError(
+                f"cannot open optuna study '{name}' in {storage.split('@')[-1]}: no driver for this storage URL "
+                f"({exc}); for PostgreSQL install the postgres extra: pip install -e '.[postgres]'"
+            ) from None
         except Exception as exc:  # noqa: BLE001  (sqlalchemy errors differ by backend)
             if attempt == attempts:
                 raise BenchmarkError(f"cannot open optuna study '{name}' in {storage.split('@')[-1]}: {exc}") from None

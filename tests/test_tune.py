@@ -1,5 +1,6 @@
-"""`benchmark tune`: seeded TPE trials on valid NDCG@10 only, stored in SQLite, resumable, and the
-chosen parameters used by `run` (records and board say so); bad search spaces are named."""
+"""`benchmark tune`: seeded TPE trials on valid NDCG@10 only, stored in SQLite or PostgreSQL,
+resumable, shared by workers, and the chosen parameters used by `run` (records and board say
+so); bad search spaces are named."""
 
 from __future__ import annotations
 
@@ -83,12 +84,41 @@ def test_tune_refuses_a_profile_without_trials(profile, tmp_path, capsys):
     assert "has hpo_trials 0; pass --trials N" in capsys.readouterr().err
 
 
-def test_two_processes_share_one_sqlite_study(profile, tmp_path):
-    """Two `tune` workers on one storage spend the trial budget together, not twice."""
+@pytest.fixture
+def postgres_database():
+    """A fresh database on the PostgreSQL server named by ``BENCHMARK_TEST_POSTGRES_URL`` (``.ci/run``
+    starts a throwaway one), dropped afterwards; the test is skipped, with this reason, without one."""
+    import os
+    import uuid
+
+    server = os.environ.get("BENCHMARK_TEST_POSTGRES_URL")
+    if not server:
+        pytest.skip("no PostgreSQL server: set BENCHMARK_TEST_POSTGRES_URL (.ci/run starts one)")
+    import psycopg
+
+    name = f"tune_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+        try:
+            yield server.rsplit("/", 1)[0] + "/" + name
+        finally:
+            admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def shared_storage(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'shared.db'}"
+    return request.getfixturevalue("postgres_database")
+
+
+def test_two_processes_share_one_study(profile, tmp_path, shared_storage):
+    """Two `tune` workers on one storage (a SQLite file, a PostgreSQL server) spend the trial
+    budget together, not twice."""
     import subprocess
     import sys
 
-    storage = f"sqlite:///{tmp_path / 'shared.db'}"
+    storage = shared_storage
     command = [sys.executable, "-m", "benchmark", "tune", "--methods", "sasrec-ce", "--profile", profile,
                "--trials", "4", "--storage", storage]
     workers = [subprocess.Popen([*command, "--results", str(tmp_path / name)], stdout=subprocess.PIPE,
@@ -100,3 +130,14 @@ def test_two_processes_share_one_sqlite_study(profile, tmp_path):
     finished = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert 4 <= len(finished) <= 5 and len(study.trials) == len(finished)  # at most one overshoot
     assert _outcome(tmp_path / "w2")["trials"] >= 4
+
+
+def test_a_storage_without_its_driver_is_named(monkeypatch):
+    import sys
+
+    from benchmark.tuning import _open_study
+
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # as if the postgres extra were not installed
+    with pytest.raises(BenchmarkError, match=r"127.0.0.1:9/db: no driver.*pip install -e '.\[postgres\]'") as error:
+        _open_study("study", "postgresql://user:secret@127.0.0.1:9/db")
+    assert "secret" not in str(error.value)  # never print a password
