@@ -10,7 +10,7 @@ Measured per dataset, in one run:
 - test NDCG@10 of both best states, scored by the harness's evaluator.
 
 The issue's target is a 10x shorter time to RecBole's quality at converged quality. Convergence
-of RecBole's loop is out of reach on a 2-core CPU (one epoch of ml-100k takes about 250 s there),
+of RecBole's loop is out of reach on a 2-core CPU (one epoch of ml-100k takes 225-250 s there),
 so RecBole's epochs are capped by ``BENCHMARK_SPEED_REFERENCE_EPOCHS`` (default 2): the ratio is
 then measured at RecBole's quality after that many epochs, and ``extra_info`` says so. On a GPU,
 run it to convergence:
