@@ -86,9 +86,10 @@ def speed_profile(dataset: str, user_cap: int | None, max_epochs: int, patience:
                    budget=Budget(max_epochs=max_epochs, patience=patience, wall_clock_s=1e9))
 
 
-def harness_sasrec_ce(profile, seed: int, runner: Runner) -> TrainingOutcome:
-    """The harness's sasrec-ce fitted as a run of the suite fits it (``Runner.fit``)."""
-    card = load_card(profile.datasets[0])
+def harness_sasrec_ce(runner: Runner, seed: int) -> TrainingOutcome:
+    """The harness's sasrec-ce fitted as a run of the suite fits it (``Runner.fit``), under the
+    runner's profile (dataset, budget)."""
+    card = load_card(runner.profile.datasets[0])
     data = runner.data(card)
     rows = runner.eval_rows(data)
     method = ResolvedMethod(SASRecCE, parse_variant("sasrec-ce"), dict(SASRecCE.card.defaults))
@@ -209,9 +210,10 @@ class _InMemoryBest:
             self.best_epoch, self.seconds_to_best = epoch, time.perf_counter() - self.started
 
 
-def recbole_trainer_sasrec(profile, seed: int, runner: Runner, max_epochs: int | None = None) -> TrainingOutcome:
-    """RecBole's Trainer fitting RecBole's SASRec to early stopping (or ``max_epochs``, when a
-    CPU cannot afford convergence); scored by the harness."""
+def recbole_trainer_sasrec(runner: Runner, seed: int, max_epochs: int | None = None) -> TrainingOutcome:
+    """RecBole's Trainer fitting RecBole's SASRec on the runner's profile to early stopping (or
+    ``max_epochs``, when a CPU cannot afford convergence); scored by the harness."""
+    profile = runner.profile
     from recbole.model.sequential_recommender import SASRec as RecBoleSASRec
     from recbole.utils import init_seed
 
@@ -259,9 +261,9 @@ def main(argv: list[str] | None = None) -> None:
     for seed in args.seeds:
         if "harness" in args.loops:
             seed_everything(seed)
-            print(json.dumps(asdict(harness_sasrec_ce(profile, seed, runner))), flush=True)
+            print(json.dumps(asdict(harness_sasrec_ce(runner, seed))), flush=True)
         if "recbole" in args.loops:
-            print(json.dumps(asdict(recbole_trainer_sasrec(profile, seed, runner, args.reference_epochs))), flush=True)
+            print(json.dumps(asdict(recbole_trainer_sasrec(runner, seed, args.reference_epochs))), flush=True)
 
 
 if __name__ == "__main__":

@@ -79,14 +79,14 @@ def test_sasrec_ce_vs_recbole_trainer(benchmark, dataset):
     profile = speed_profile(dataset, _user_caps().get(dataset), max_epochs=200, patience=5, device=device)
     runner = Runner(profile, store=None, device=torch.device(device), mirror=default_mirror())
     runner.data(load_card(dataset))
-    reference = recbole_trainer_sasrec(profile, SEED, runner, reference_epochs)
+    reference = recbole_trainer_sasrec(runner, SEED, reference_epochs)
     _log(reference)
     equal_budget = replace(profile, budget=replace(profile.budget, wall_clock_s=reference.seconds_total))
     budgeted = Runner(equal_budget, store=None, device=torch.device(device), mirror=default_mirror())
 
     def fit_sasrec_ce():
         seed_everything(SEED)
-        return harness_sasrec_ce(equal_budget, SEED, budgeted)
+        return harness_sasrec_ce(budgeted, SEED)
 
     ours = benchmark.pedantic(fit_sasrec_ce, rounds=1, iterations=1)
     _log(ours)
