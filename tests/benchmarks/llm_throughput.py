@@ -33,14 +33,20 @@ def matmul_parameters(model: torch.nn.Module) -> int:
     return sum(p.numel() for name, p in model.decoder.layers.named_parameters() if p.dim() == 2)
 
 
+def standalone_session(method, view, device: torch.device, models_cache: Path) -> FitSession:
+    """A DARec/MixRec fit session outside a run (no validation, an hour of budget): enough to
+    build the model and time its training or scoring."""
+    ctx = RunContext(seed=0, budget=Budget(1, 1, 3600.0), max_history=50, device=device, cache_dir=models_cache,
+                     validate=lambda score: 0.0, deadline=time.monotonic() + 3600)
+    return FitSession(method, view, ctx)
+
+
 def measure(backbone: str, device: str, batch: int, history: int, steps: int, warmup: int) -> dict:
     data = load_split("ml-100k")
     view = data.train_view()
     config = dict(LLM_DEFAULTS, backbone=backbone, llm_history=history, item_max_tokens=24, train_batch_size=batch)
     method = DARec(config, frozenset({"dynamic_adaption"}))
-    ctx = RunContext(seed=0, budget=Budget(1, 1, 3600.0), max_history=50, device=torch.device(device),
-                     cache_dir=cache_dir(), validate=lambda score: 0.0, deadline=time.monotonic() + 3600)
-    session = FitSession(method, view, ctx)
+    session = standalone_session(method, view, torch.device(device), cache_dir())
     model = session.build(LoraArch.uniform(session.n_layers))
     optimizer = torch.optim.AdamW(trainable_parameters(model), lr=1e-3)
     loss_fn = session.loss_fn(model)

@@ -30,18 +30,16 @@ from __future__ import annotations
 import pytest
 import torch
 
-import time
-
 from benchmark.loading import load_split
-from benchmark.method import RunContext, ScoreBatch
-from benchmark.profiles import Budget
+from benchmark.method import ScoreBatch
 from methods.darec import DARec
 from methods.llm.adapters import LoraArch
 from methods.llm.backbone import load_backbone
-from methods.llm.itemrec import LLM_DEFAULTS, FitSession, score_with
+from methods.llm.itemrec import LLM_DEFAULTS, score_with
 from methods.llm.title_scoring import TitleScorer
 from methods.llm.yesno import YesNoLM, constant, pack, suffixes
 from methods.mixrec import HOMOGENEOUS, MixRec
+from tests.benchmarks.llm_throughput import standalone_session
 
 USERS, CANDIDATES, PREFIX, SUFFIX, LAYERS = 4, 20, 160, 14, 2
 
@@ -119,17 +117,16 @@ def test_full_catalogue_item_scoring(benchmark, method, tmp_path):
     data = load_split("ml-100k").train_view()
     config = dict(LLM_DEFAULTS, backbone="random:smollm2-135m", backbone_layers=LAYERS, llm_history=10, item_max_tokens=12)
     cls, arch = (DARec, None) if method == "darec" else (MixRec, HOMOGENEOUS)
-    instance = cls(config, frozenset())
-    ctx = RunContext(seed=0, budget=Budget(1, 1, 3600.0), max_history=50, device=torch.device("cpu"), cache_dir=tmp_path,
-                     validate=lambda score: 0.0, deadline=time.monotonic() + 3600)
-    session = FitSession(instance, data, ctx)
+    session = standalone_session(cls(config, frozenset()), data, torch.device("cpu"), tmp_path)
     model = session.build(arch or LoraArch.uniform(session.n_layers)).eval()
     history, lengths = data.train.last(torch.arange(ITEM_SCORING_USERS), 50)
     batch = ScoreBatch(users=torch.arange(ITEM_SCORING_USERS), history=history, lengths=lengths)
     before = model.tokens_seen
-    scores = benchmark.pedantic(score_with, args=(model, batch, config, session.long_width), rounds=3, warmup_rounds=1)
+    rounds, warmup = 3, 1
+    scores = benchmark.pedantic(score_with, args=(model, batch, config, session.long_width), rounds=rounds,
+                                warmup_rounds=warmup)
     assert scores.shape == (ITEM_SCORING_USERS, data.n_items) and torch.isfinite(scores[:, 1:]).all()
-    tokens = (model.tokens_seen - before) / 4  # four calls: warm-up and three rounds
+    tokens = (model.tokens_seen - before) / (rounds + warmup)
     seconds = benchmark.stats.stats.mean
     benchmark.extra_info.update({
         "method": method, "users": ITEM_SCORING_USERS, "items": data.n_items, "prompt_tokens_per_call": tokens,
