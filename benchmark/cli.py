@@ -147,6 +147,20 @@ def _cards(registry) -> dict[str, dict]:
     return {name: asdict(registry.get(name).card) for name in registry.names()}
 
 
+def _code_hashes(registry, store) -> dict[str, str]:
+    """Current code hash of every method the store has records of (for the board's stale marks);
+    a method no longer registered gets none, so its rows show as stale."""
+    from benchmark.code_hash import method_code_hash
+
+    hashes = {}
+    for name in {r["base_method"] for r in store.latest()}:
+        try:
+            hashes[name] = method_code_hash(registry.get(name).__module__)
+        except BenchmarkError:
+            continue
+    return hashes
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     """Re-run the profile (or a submission bundle) into a scratch store and compare every metric
     with the committed records."""
@@ -192,7 +206,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
         root.setLevel(min(level, logging.INFO) if level else logging.INFO)  # the bundle's log is never empty
         try:
             units = plan(profile, registry, specs, datasets, seeds, store, force=False)
-            pending = [u for u in units if not u.done]
+            pending = [u for u in units if u.pending]
             log.info("submit %s on profile %s: %d runs, %d already in %s", args.method, profile.name, len(units),
                      len(units) - len(pending), store.records_path)
             if _execute(args, profile, store, units).failures:
@@ -267,29 +281,50 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from benchmark.leaderboard import render
-    from benchmark.runner import estimate_seconds, plan
+    from dataclasses import replace
+
+    from benchmark.runner import estimate_seconds, pilots, plan
 
     if args.all and args.methods:
         raise BenchmarkError("use either --all or --methods, not both")
     profile, registry, methods, datasets, seeds = _selection(args)
     store = _store(args, profile.name)
-    units = plan(profile, registry, methods, datasets, seeds, store, args.force, seeds_given=bool(args.seeds))
-    pending = [u for u in units if not u.done]
+    def make_plan():
+        return plan(profile, registry, methods, datasets, seeds, store, args.force, seeds_given=bool(args.seeds),
+                    keep_stale=args.keep_stale)
+
+    units = make_plan()
+    pending = [u for u in units if u.pending]
     estimates = [estimate_seconds(u, store, profile) for u in pending]
     measured = sum(1 for _, m in estimates if m)
-    print(f"Plan: profile '{profile.name}', {len(units)} runs ({len(units) - len(pending)} already done, skipped), "
+    done = sum(u.done for u in units)
+    print(f"Plan: profile '{profile.name}', {len(units)} runs ({done} already done with the current code, skipped), "
           f"{len(methods)} methods x {len(datasets)} datasets x {len(seeds)} seeds")
     for unit, (seconds, was_measured) in zip(pending, estimates):
-        kind = "measured before" if was_measured else "upper bound: wall-clock cap"
+        kind = "measured before" if was_measured else "upper bound: the safety cap"
         print(f"  - {unit.label}: protocols {', '.join(unit.protocols)}; ~{_duration(seconds)} ({kind})")
+    for unit in units:
+        if unit.blocked:
+            print(f"  - {unit.label}: {unit.blocked}")
     total = sum(s for s, _ in estimates)
     print(f"Estimated time: {_duration(total)} ({measured}/{len(pending)} estimates from earlier runs on this store; "
-          "the rest are bounded by the profile's per-run wall-clock cap)")
+          "the rest are bounded by the profile's per-run safety cap)")
     if args.dry_run:
         return 0
     started = time.perf_counter()
-    execution = _execute(args, profile, store, units)
-    path = render(store, profile.name, _cards(registry))
+    # The first seed of every full model runs first: a method whose first seed hits the safety cap
+    # gets no further seeds or variants (``plan`` blocks them once that record exists).
+    first = pilots(units)
+    execution = _execute(args, profile, store, first)
+    ran_first = {u.config_hash for u in first}
+    rest = [replace(u, done=True) if u.config_hash in ran_first else u for u in make_plan()]
+    for unit in rest:
+        if unit.blocked and unit.config_hash not in {u.config_hash for u in units if u.blocked}:
+            print(f"  - {unit.label}: {unit.blocked}")
+    second = _execute(args, profile, store, rest)
+    execution.ran += second.ran
+    execution.failures += second.failures
+    path = render(store, profile.name, _cards(registry), _code_hashes(registry, store))
     print(f"Ran {execution.ran} runs in {_duration(time.perf_counter() - started)}.")
     print(f"Leaderboard: {path}")
     return 1 if execution.failures else 0
@@ -339,7 +374,8 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     store = _store(args, profile.name)
     if not store.records_path.exists():
         raise BenchmarkError(f"no records for profile '{profile.name}' at {store.records_path}; run it first")
-    print(f"Leaderboard: {render(store, profile.name, _cards(_registry()))}")
+    registry = _registry()
+    print(f"Leaderboard: {render(store, profile.name, _cards(registry), _code_hashes(registry, store))}")
     return 0
 
 
@@ -375,6 +411,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seeds", help="comma-separated seeds (default: the profile's)")
     run.add_argument("--dry-run", action="store_true", help="print the plan and estimate, run nothing")
     run.add_argument("--force", action="store_true", help="re-run units whose config hash already has records")
+    run.add_argument("--keep-stale", action="store_true",
+                     help="treat records computed by older code (a different code hash) as done instead of re-running them")
     _shared_options(run, results="results root (default: leaderboards/); records go to <root>/<profile>/", executor=True)
     run.set_defaults(handler=cmd_run)
 

@@ -112,7 +112,7 @@ class Executor:
         self.store = ResultStore(spec.store_root)
 
     def execute(self, units: list[RunUnit], progress: bool = True) -> Execution:
-        pending = [u for u in units if not u.done]
+        pending = [u for u in units if u.pending]
         outcome = Execution()
         with logging_redirect_tqdm(), tqdm(total=len(pending), desc="runs", unit="run", disable=not progress) as bar:
             def finished(unit: RunUnit, result) -> None:

@@ -140,7 +140,8 @@ def _plots_section(folder: Path, boards: dict, records: list[dict[str, Any]]) ->
     return lines
 
 
-def render(store: ResultStore, profile: str, cards: Mapping[str, Mapping[str, Any]] | None = None) -> Path:
+def render(store: ResultStore, profile: str, cards: Mapping[str, Mapping[str, Any]] | None = None,
+           code_hashes: Mapping[str, str] | None = None) -> Path:
     """Write ``README.md``, ``leaderboard.csv``, ``plots/`` and ``index.html`` next to the records;
     returns the Markdown path. ``cards`` (method name -> card fields) completes the HTML's method
     cards with what records do not carry (description, deviations); without it the cards come from

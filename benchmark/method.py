@@ -113,6 +113,9 @@ class FitReport:
     # Seconds this fit spent building cached artifacts that later runs reuse (LLM summaries, a
     # teacher model): recorded apart from train_s, so one seed does not carry the one-off cost.
     artifact_seconds: float = 0.0
+    # The original build time of every cached artifact this fit used, whether it was built in this
+    # fit or reused: the cost table shows it, so a cache hit does not hide what the artifact cost.
+    artifact_build_seconds: float = 0.0
     notes: dict[str, Any] = field(default_factory=dict)
 
 

@@ -23,8 +23,10 @@ DEFAULT_PROFILE = "quick"
 class Budget:
     """Per-run limits, identical for every method of a profile.
 
-    ``wall_clock_s`` caps one fit (training plus its validation passes); a run that hits it keeps
-    its best validated state and is flagged on the leaderboard as budget-limited.
+    The stopping rule is early stopping by ``patience`` epochs without a better valid NDCG@10 (or
+    ``max_epochs``, a declared epoch count). ``wall_clock_s`` is a safety cap on one fit (training
+    plus its validation passes), not a budget to spend: a run that hits it keeps its best validated
+    state but is marked "not converged" on the board, gets no rank and cannot be a reference.
     """
 
     max_epochs: int
@@ -55,12 +57,17 @@ class Profile:
     regression_tolerance: float = 0.0
     # `tune`: optuna TPE trials per (method, dataset), the same for every method (0 = card defaults, no tuning)
     hpo_trials: int = 0
+    # Methods this profile cannot converge and therefore does not run: method -> {board: a profile
+    # whose committed records show it converged, epoch_s: seconds per epoch measured on this
+    # profile's hardware, why: one sentence}. The board lists them as "not run: needs about N x this
+    # profile's safety cap", N = (epochs to converge on that board) x epoch_s / wall_clock_s.
+    not_run: dict[str, Any] = field(default_factory=dict)
 
     def digest(self) -> str:
         """Hash of everything that changes a run's numbers (not the lists of what to run)."""
         relevant = asdict(self)
         for key in ("name", "description", "datasets", "methods", "seeds", "method_config", "ablation_seeds",
-                    "regression_tolerance", "hpo_trials"):
+                    "regression_tolerance", "hpo_trials", "not_run"):
             relevant.pop(key)
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -104,6 +111,12 @@ def _check(profile: Profile, where: str) -> None:
         raise BenchmarkError(f"{where}: 'hpo_trials' must be >= 0, found {profile.hpo_trials}")
     if profile.regression_tolerance < 0:
         raise BenchmarkError(f"{where}: 'regression_tolerance' must be >= 0, found {profile.regression_tolerance}")
+    for method, entry in profile.not_run.items():
+        if not isinstance(entry, dict) or set(entry) != {"board", "epoch_s", "why"}:
+            raise BenchmarkError(f"{where}: not_run.{method} must have exactly the keys board, epoch_s, why; "
+                                 f"found {entry!r}")
+        if method in profile.methods:
+            raise BenchmarkError(f"{where}: '{method}' is both in 'methods' and in 'not_run'")
     b = profile.budget
     if b.max_epochs < 1 or b.patience < 1 or b.wall_clock_s <= 0:
         raise BenchmarkError(f"{where}: budget needs max_epochs >= 1, patience >= 1, wall_clock_s > 0")

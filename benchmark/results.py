@@ -61,6 +61,16 @@ class ResultStore:
     def completed_hashes(self) -> set[str]:
         return {r["config_hash"] for r in self.read_all()}
 
+    def completed_code(self) -> dict[str, set[str]]:
+        """Config hash -> the code hashes (``benchmark.code_hash``) of the records that hold it;
+        records from before code hashing contribute an empty set (always stale)."""
+        out: dict[str, set[str]] = {}
+        for record in self.read_all():
+            codes = out.setdefault(record["config_hash"], set())
+            if record.get("code_hash"):
+                codes.add(record["code_hash"])
+        return out
+
     def load_per_user(self, record: dict[str, Any]) -> dict[str, np.ndarray]:
         with np.load(self.root / record["per_user_file"]) as stored:
             return {k: stored[k] for k in stored.files}

@@ -5,6 +5,7 @@ modules such as ``methods.sequential_data`` and ``methods.recbole_zoo``.
 """
 
 BUILTIN_METHODS: dict[str, str] = {
+    "random": "methods.random_baseline:RandomScores",
     "pop": "methods.pop:Pop",
     "sasrec": "methods.sasrec:SASRec",
     "sasrec-ce": "methods.sasrec_ce:SASRecCE",

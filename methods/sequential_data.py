@@ -9,6 +9,7 @@ Two regimes, both covering exactly the same (context, next item) pairs of the tr
 
 from __future__ import annotations
 
+import hashlib
 from typing import Iterator
 
 import torch
@@ -69,3 +70,11 @@ def most_recent(history: Tensor, lengths: Tensor, width: int) -> tuple[Tensor, T
     valid = torch.arange(width) < kept.unsqueeze(1)
     gathered = torch.gather(history, 1, index.clamp(max=max(history.size(1) - 1, 0)))
     return torch.where(valid, gathered, 0), kept
+
+
+def sequences_digest(train: Sequences) -> str:
+    """sha256 of a ``Sequences``' items and offsets: the identity of training data in cache keys."""
+    digest = hashlib.sha256()
+    digest.update(train.items.numpy().tobytes())
+    digest.update(train.offsets.numpy().tobytes())
+    return digest.hexdigest()

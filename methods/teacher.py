@@ -15,7 +15,6 @@ the seed and the history length, so a changed split, config or seed builds a new
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
@@ -33,6 +32,7 @@ from benchmark.profiles import Budget
 from benchmark.split import Sequences, TrainView
 from methods.llm.cache import ArtifactCache, content_key
 from methods.sasrec_ce import SASRecCE
+from methods.sequential_data import sequences_digest
 
 log = logging.getLogger(__name__)
 TEACHER_VERSION = 1  # bump when the teacher's training or prediction code changes its output
@@ -43,13 +43,6 @@ class TeacherPredictions:
     topk: Tensor  # [rows, k] item ids, best first, one row per training sequence
     notes: dict[str, Any] = field(default_factory=dict)
     built_seconds: float = 0.0  # time spent training in this call (0 when the cache had it)
-
-
-def sequences_digest(train: Sequences) -> str:
-    digest = hashlib.sha256()
-    digest.update(train.items.numpy().tobytes())
-    digest.update(train.offsets.numpy().tobytes())
-    return digest.hexdigest()
 
 
 def teacher_topk(

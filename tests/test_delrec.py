@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from scipy import stats
 
 from benchmark.errors import BenchmarkError
 from benchmark.method import ScoreBatch
@@ -16,7 +17,7 @@ from benchmark.profiles import Budget
 from benchmark.split import Sequences, SplitData, sequences_from_sorted
 from methods.delrec import DEFAULTS, DELRec
 from methods.delrec.gradnorm import GradNormWeights
-from methods.delrec.prompts import DelrecPrompts
+from methods.delrec.prompts import DelrecPrompts, listing_order
 from methods.llm.backbone import load_backbone
 from methods.llm.prompts import token_ids
 from methods.llm.title_scoring import SoftPrompt, TitleScorer
@@ -109,7 +110,7 @@ def test_full_titles_are_scored_like_separate_forwards_and_shared_first_tokens_n
 def test_soft_prompt_replaces_the_placeholder_embeddings(tmp_path):
     backbone = load_backbone("tiny", tmp_path)
     prompts = DelrecPrompts(backbone.tokenizer, ("",) + tuple(f"film-{i}" for i in range(1, 9)), 8, soft_tokens=3)
-    packed = prompts.recommend(torch.tensor([[1, 2, 0], [3, 4, 5]]), torch.tensor([[6, 7], [8, 1]]))
+    packed = prompts.recommend(torch.tensor([0, 1]), torch.tensor([[1, 2, 0], [3, 4, 5]]), torch.tensor([[6, 7], [8, 1]]))
     at = prompts.soft_at("recommend")
     soft = SoftPrompt(backbone.model.get_input_embeddings(), 3, seed=0)
     scorer = TitleScorer(backbone.model.eval(), soft)
@@ -123,16 +124,35 @@ def test_soft_prompt_replaces_the_placeholder_embeddings(tmp_path):
     assert text.endswith("The recommendation pattern of the SASRec model is:")
 
 
-def test_candidates_are_listed_in_item_order_so_the_listing_hides_the_target(tmp_path):
+def test_the_listing_hides_the_target_and_ignores_item_id_order(tmp_path):
     backbone = load_backbone("tiny", tmp_path)
     prompts = DelrecPrompts(backbone.tokenizer, ("",) + tuple(f"film-{i}" for i in range(1, 9)), 8, soft_tokens=0)
-    history = torch.tensor([[1, 2]])
-    a = prompts.recommend(history, torch.tensor([[5, 3, 7]]))
-    b = prompts.recommend(history, torch.tensor([[7, 5, 3]]))
+    history, user = torch.tensor([[1, 2]]), torch.tensor([3])
+    a = prompts.recommend(user, history, torch.tensor([[5, 3, 7]]))
+    b = prompts.recommend(user, history, torch.tensor([[7, 5, 3]]))
     prefix = int(a.prefix_length[0])
-    assert torch.equal(a.input_ids[:, :prefix], b.input_ids[:, :prefix])
+    assert torch.equal(a.input_ids[:, :prefix], b.input_ids[:, :prefix])  # arrival order (target first) is hidden
     text = backbone.tokenizer.decode(a.input_ids[0, :prefix])
-    assert "film-3\nfilm-5\nfilm-7\n" in text and "pattern" not in text  # no soft prompt: no pattern sentence
+    assert "pattern" not in text  # no soft prompt: no pattern sentence
+    assert all(f"film-{i}" in text for i in (3, 5, 7))
+
+
+def test_listing_order_is_a_per_user_shuffle_unrelated_to_item_ids():
+    users = torch.arange(3000)
+    generator = torch.Generator().manual_seed(0)
+    candidates = torch.stack([torch.randperm(1682, generator=generator)[:20] + 1 for _ in range(3000)])
+    listed = listing_order(users, candidates)
+    assert torch.equal(torch.sort(listed, 1).values, torch.sort(candidates, 1).values)  # a permutation per row
+    position = torch.arange(20).expand(3000, -1).flatten().numpy()
+    rank_in_row = torch.argsort(torch.argsort(listed, 1), 1).flatten().numpy()  # 0 = smallest id of the row
+    assert abs(stats.spearmanr(position, rank_in_row).statistic) < 0.02  # id order says nothing about position
+    assert not torch.equal(listed[0], torch.sort(listed[0]).values)
+    shuffled = torch.gather(candidates, 1, torch.argsort(torch.rand(3000, 20, generator=generator), 1))
+    assert torch.equal(listing_order(users, shuffled), listed)  # the order does not depend on arrival order
+    assert not torch.equal(listing_order(users + 1, candidates), listed)  # per user
+    # relabelling items by popularity (a monotone map of ids) does not make the listing id-ordered
+    first = listing_order(users, candidates * 2)
+    assert abs(stats.spearmanr(position, torch.argsort(torch.argsort(first, 1), 1).flatten().numpy()).statistic) < 0.02
 
 
 # -- GradNorm -----------------------------------------------------------------------------------

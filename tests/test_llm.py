@@ -94,18 +94,17 @@ def test_search_returns_a_valid_architecture_within_its_trial_budget():
         calls.append(arch)
         return sum(layer.rank for layer in arch.layers) / 100
 
-    arch, report = tpe_search(lambda t: propose_lora(t, 3), objective, trials=5, seed=0,
-                              deadline=time.monotonic() + 60, method="darec")
-    assert len(calls) == report["trials_run"] == 5
+    arch, report = tpe_search(lambda t: propose_lora(t, 3), objective, trials=6, seed=0, method="darec")
+    assert len(calls) == report["trials_run"] == 6
+    assert report["startup_trials"] == 3  # half random start-up, half TPE: not a pure random search
     assert len(arch.layers) == 3
     assert all(layer.rank in LORA_RANKS and layer.targets in LORA_TARGETS for layer in arch.layers)
-    assert objective(arch) == max(objective(a) for a in calls[:-1])
-    moe, _ = tpe_search(propose_moe, lambda a: 0.0, trials=3, seed=0, deadline=time.monotonic() + 60, method="mixrec")
+    values = [sum(layer.rank for layer in a.layers) / 100 for a in calls]
+    assert sum(layer.rank for layer in arch.layers) / 100 == max(values)
+    moe, _ = tpe_search(propose_moe, lambda a: 0.0, trials=3, seed=0, method="mixrec")
     assert len(moe.expert_ranks) in EXPERT_COUNTS and set(moe.expert_ranks) <= set(EXPERT_RANKS)
-    _, late = tpe_search(propose_moe, lambda a: 0.0, trials=4, seed=0, deadline=time.monotonic() - 1, method="mixrec")
-    assert late["trials_run"] == 1  # out of time: one trial still gives an answer
     with pytest.raises(BenchmarkError, match="tuning_trials is 0"):
-        tpe_search(propose_moe, lambda a: 0.0, trials=0, seed=0, deadline=time.monotonic() + 60, method="mixrec")
+        tpe_search(propose_moe, lambda a: 0.0, trials=0, seed=0, method="mixrec")
 
 
 def _fit(cls, disabled, view, seed=0, trials=2):

@@ -9,7 +9,7 @@ from benchmark.method import MethodCard
 from benchmark.tuning import LEARNING_RATE
 from methods.llm.adapters import LoraArch
 from methods.llm.itemrec import LLM_DEFAULTS, SHARED_DECISIONS, Arch, FitSession, LLMItemRecMethod
-from methods.llm.search import propose_lora, tpe_search
+from methods.llm.search import propose_lora
 
 
 class DARec(LLMItemRecMethod):
@@ -17,7 +17,8 @@ class DARec(LLMItemRecMethod):
         name="darec",
         title="DARec: dynamic adaption of LLMs for sequential recommendation",
         fidelity="reconstructed-from-abstract",
-        paper="Large Language Models for Sequential Recommendation with Dynamic Adaption (arXiv 2408.07427 v2)",
+        paper="Beyond Inter-Item Relations: Dynamic Adaption for Enhancing LLM-Based Sequential Recommendation "
+              "(arXiv 2408.07427 v2)",
         arxiv="2408.07427",
         year=2024,
         components=("context_masking", "collab_injection", "dynamic_adaption"),
@@ -35,9 +36,4 @@ class DARec(LLMItemRecMethod):
     def choose_adapter(self, fit: FitSession) -> tuple[Arch, dict[str, Any]]:
         if not self.enabled("dynamic_adaption"):
             return LoraArch.uniform(fit.n_layers), {"kind": "none (uniform LoRA r=8 on q/v)"}
-        users = fit.proxy_users()
-        return tpe_search(
-            lambda trial: propose_lora(trial, fit.n_layers),
-            lambda arch: fit.proxy_objective(arch, self.config["proxy_steps"], users),
-            fit.ctx.budget.tuning_trials, fit.ctx.seed, fit.search_deadline(), self.card.name,
-        )
+        return fit.searched_arch(self.card.name, lambda trial: propose_lora(trial, fit.n_layers))

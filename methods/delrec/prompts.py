@@ -4,8 +4,10 @@ Wording is this suite's own paraphrase of the paper's templates. Every prompt op
 constant instruction, then (when the soft prompt is on) the sentence naming the teacher's pattern
 followed by P placeholder tokens whose embeddings the soft prompt replaces; the placeholder
 therefore starts at the same column ``soft_at`` in every row. Items are rendered as their titles,
-one per line; candidate sets are listed in item-id order, so the listing never reveals which
-candidate is the target. Each row ends with one suffix per candidate: its title and a newline,
+one per line; each candidate set is listed in a seeded per-user pseudo-random order (a hash of
+user, item and ``LISTING_SEED``), so the listing neither reveals which candidate is the target
+(the order ignores the order the candidates arrive in) nor carries a popularity cue (on ml-100k
+item ids track popularity, Spearman -0.81, so an id-ordered listing would put popular items first). Each row ends with one suffix per candidate: its title and a newline,
 scored by ``methods.llm.title_scoring``.
 
 - ``recommend`` (stage 2 and evaluation): history + candidate set -> the next item.
@@ -28,7 +30,20 @@ from transformers import PreTrainedTokenizerBase
 from methods.llm.prompts import ItemTokenTable, token_ids
 from methods.llm.yesno import PackedBatch, Segment, constant, pack, ragged, suffixes
 
-PROMPT_VERSION = 1
+PROMPT_VERSION = 2  # 2: candidates listed in a seeded per-user order instead of item-id order
+LISTING_SEED = 20240617
+_MASK32 = 0xFFFFFFFF
+
+
+def listing_order(users: Tensor, candidates: Tensor, seed: int = LISTING_SEED) -> Tensor:
+    """``candidates`` [B, C] re-ordered by a 32-bit integer hash of (seed, user, item): a fixed
+    pseudo-random order per user, the same whatever order the candidates arrive in, and unrelated
+    to the ids' own order (vectorised; a murmur-style finaliser mixes the bits)."""
+    x = (candidates * 0x9E3779B1 + users.unsqueeze(1) * 0x85EBCA77 + seed * 0xC2B2AE3D) & _MASK32
+    for shift, factor in ((16, 0x7FEB352D), (15, 0x846CA68B)):
+        x = ((x ^ (x >> shift)) * factor) & _MASK32
+    x = x ^ (x >> 16)
+    return torch.gather(candidates, 1, torch.argsort(x, dim=1, stable=True))
 
 
 @dataclass(frozen=True)
@@ -110,27 +125,26 @@ class DelrecPrompts:
             return constant(ids, batch)
         return ragged(ids.expand(batch, -1), torch.where(present, ids.numel(), 0))
 
-    def _candidates(self, candidates: Tensor) -> list[Segment]:
+    def _candidates(self, users: Tensor, candidates: Tensor) -> list[Segment]:
         batch = candidates.size(0)
-        listing = torch.sort(candidates, dim=1).values
-        return [self._text("candidates", batch), self._items(listing)]
+        return [self._text("candidates", batch), self._items(listing_order(users, candidates))]
 
     def _titles(self, candidates: Tensor) -> Segment:
         return suffixes(self.table.tokens[candidates], self.table.lengths[candidates])
 
     # -- prompts ---------------------------------------------------------------------------------
-    def recommend(self, history: Tensor, candidates: Tensor) -> PackedBatch:
+    def recommend(self, users: Tensor, history: Tensor, candidates: Tensor) -> PackedBatch:
         batch = history.size(0)
         return pack([
             *self._opening("recommend", batch), self._text("history", batch), self._items(history),
-            *self._candidates(candidates), self._text("recommend_cue", batch), self._titles(candidates),
+            *self._candidates(users, candidates), self._text("recommend_cue", batch), self._titles(candidates),
         ])
 
-    def pattern(self, history: Tensor, candidates: Tensor) -> PackedBatch:
+    def pattern(self, users: Tensor, history: Tensor, candidates: Tensor) -> PackedBatch:
         batch = history.size(0)
         return pack([
             *self._opening("pattern", batch), self._text("history", batch), self._items(history),
-            *self._candidates(candidates), self._text("pattern_cue", batch), self._titles(candidates),
+            *self._candidates(users, candidates), self._text("pattern_cue", batch), self._titles(candidates),
         ])
 
     def temporal(self, example: Tensor, example_hidden: Tensor, example_next: Tensor, query: Tensor,

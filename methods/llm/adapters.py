@@ -55,6 +55,15 @@ class MoeArch:
         return {"kind": "moe_lora", "experts": len(self.expert_ranks), "expert_ranks": list(self.expert_ranks)}
 
 
+def arch_from_dict(stored: dict) -> LoraArch | MoeArch:
+    """The inverse of ``as_dict`` (a cached search stores its chosen architecture as JSON)."""
+    if stored["kind"] == "lora":
+        return LoraArch(tuple(LayerAdapter(layer["rank"], layer["targets"]) for layer in stored["layers"]))
+    if stored["kind"] == "moe_lora":
+        return MoeArch(tuple(stored["expert_ranks"]))
+    raise ValueError(f"unknown adapter architecture kind '{stored['kind']}'")
+
+
 def apply_lora(model: nn.Module, arch: LoraArch) -> nn.Module:
     """Inject LoRA modules (peft) into ``model`` in place, per ``arch``; freezes the base weights.
 

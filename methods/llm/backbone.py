@@ -54,6 +54,14 @@ class Backbone:
     tokenizer: PreTrainedTokenizerFast
     spec: str
     identity: str  # spec + source file digest + layers: changes whenever the weights could
+    total_layers: int = 0  # layers of the whole model, before ``layers`` truncation
+
+    @property
+    def label(self) -> str:
+        """What ran, for a board's fidelity cell, e.g. 'smollm2-135m (Q4_1 GGUF), first 2 of 30 layers'."""
+        name = f"{self.spec} (Q4_1 GGUF)" if self.spec == "smollm2-135m" else self.spec
+        layers = self.model.config.num_hidden_layers
+        return f"{name}, first {layers} of {self.total_layers} layers" if layers < self.total_layers else name
 
     @property
     def hidden_size(self) -> int:
@@ -150,16 +158,41 @@ def load_backbone(spec: str, cache_dir: Path, layers: int | None = None, seed: i
         except (OSError, ValueError) as exc:
             raise BenchmarkError(f"cannot load backbone '{spec}': {str(exc).splitlines()[0]}") from None
         identity = f"{spec}@{getattr(model.config, '_commit_hash', None) or 'local'}"
+    total_layers = model.config.num_hidden_layers
     _truncate(model, layers)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     model.config.use_cache = False
-    return Backbone(model=model, tokenizer=tokenizer, spec=spec, identity=f"{identity}-L{model.config.num_hidden_layers}")
+    return Backbone(model=model, tokenizer=tokenizer, spec=spec, identity=f"{identity}-L{model.config.num_hidden_layers}",
+                    total_layers=total_layers)
 
 
-def bf16_autocast(device: torch.device) -> contextlib.AbstractContextManager:
-    """bf16 autocast on CUDA (frozen weights are stored in bf16 there); nothing on CPU (fp32)."""
-    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
+PRECISIONS = ("fp32", "bf16")
+
+
+def frozen_dtype(device: torch.device, precision: str) -> torch.dtype:
+    """The dtype of the frozen backbone weights: bf16 on CUDA always, and on the CPU when a profile
+    asks for ``precision: bf16`` (CPUs with AMX or AVX512-BF16 run bf16 matmuls several times
+    faster than fp32; elsewhere bf16 is emulated and slow). The packaged SmolLM2 checkpoint is
+    stored in bf16, so bf16 weights lose nothing; activations are computed under bf16 autocast."""
+    if precision not in PRECISIONS:
+        raise BenchmarkError(f"config 'precision' must be one of {', '.join(PRECISIONS)}, found '{precision}'")
+    return torch.bfloat16 if device.type == "cuda" or precision == "bf16" else torch.float32
+
+
+def cast_frozen(module: torch.nn.Module, dtype: torch.dtype) -> None:
+    """Cast the frozen parameters of ``module`` to ``dtype`` in place; trainable ones (adapters,
+    soft prompts, item tables) stay fp32, so their updates keep full precision."""
+    for parameter in module.parameters():
+        if not parameter.requires_grad and parameter.is_floating_point():
+            parameter.data = parameter.data.to(dtype)
+
+
+def autocast_like(weight: torch.Tensor) -> contextlib.AbstractContextManager:
+    """bf16 autocast on ``weight``'s device when the frozen weights are bf16; nothing otherwise."""
+    if weight.dtype == torch.bfloat16:
+        return torch.autocast(weight.device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 def backbone_summary(backbone: Backbone) -> dict:
@@ -167,5 +200,6 @@ def backbone_summary(backbone: Backbone) -> dict:
     cfg = backbone.model.config
     return json.loads(json.dumps({
         "spec": backbone.spec, "identity": backbone.identity, "layers": cfg.num_hidden_layers,
-        "hidden_size": cfg.hidden_size, "vocab_size": cfg.vocab_size,
+        "total_layers": backbone.total_layers, "hidden_size": cfg.hidden_size, "vocab_size": cfg.vocab_size,
+        "label": backbone.label,
     }))

@@ -60,9 +60,12 @@ class GenerationStats:
     prompt_tokens: int = 0
     new_tokens: int = 0
     seconds: float = 0.0
+    # what generating every reply of this call originally cost, memo hits included (replies from
+    # before the memo recorded timings count 0)
+    build_seconds: float = 0.0
 
     def add(self, other: "GenerationStats") -> None:
-        for name in ("prompts", "memo_hits", "generated", "prompt_tokens", "new_tokens", "seconds"):
+        for name in ("prompts", "memo_hits", "generated", "prompt_tokens", "new_tokens", "seconds", "build_seconds"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
     def as_dict(self) -> dict:
@@ -70,6 +73,7 @@ class GenerationStats:
         return {
             "prompts": self.prompts, "memo_hits": self.memo_hits, "generated": self.generated,
             "prompt_tokens": self.prompt_tokens, "new_tokens": self.new_tokens, "seconds": round(self.seconds, 3),
+            "build_seconds": round(self.build_seconds, 3),
             "new_tokens_per_s": round(self.new_tokens / self.seconds, 1) if self.seconds else None,
             "tokens_per_s": round(total / self.seconds, 1) if self.seconds else None,
         }
@@ -90,24 +94,31 @@ class GenerationMemo:
             identity.write_text(json.dumps(inputs, indent=1, sort_keys=True))
         self.path = directory / "memo.jsonl"
         self.entries: dict[str, str] = {}
+        self.costs: dict[str, float] = {}  # sha -> seconds its generation took (its share of a batch)
         if self.path.exists():
             for number, line in enumerate(self.path.read_text().splitlines(), start=1):
                 try:
                     entry = json.loads(line)
                     self.entries[entry["sha"]] = entry["text"]
+                    self.costs[entry["sha"]] = float(entry.get("s", 0.0))
                 except (json.JSONDecodeError, KeyError):
                     log.warning("%s line %d is torn or malformed; that prompt will be generated again", self.path, number)
 
     def get(self, prompt: str) -> str | None:
         return self.entries.get(prompt_sha(prompt))
 
-    def add(self, pairs: list[tuple[str, str]]) -> None:
-        lines = "".join(json.dumps({"sha": prompt_sha(p), "text": t}) + "\n" for p, t in pairs)
+    def seconds(self, prompt: str) -> float:
+        return self.costs.get(prompt_sha(prompt), 0.0)
+
+    def add(self, pairs: list[tuple[str, str]], seconds_each: float = 0.0) -> None:
+        lines = "".join(json.dumps({"sha": prompt_sha(p), "text": t, "s": round(seconds_each, 4)}) + "\n"
+                        for p, t in pairs)
         with self.path.open("a") as handle:
             handle.write(lines)
             handle.flush()
             os.fsync(handle.fileno())
         self.entries.update((prompt_sha(p), t) for p, t in pairs)
+        self.costs.update((prompt_sha(p), seconds_each) for p, _ in pairs)
 
 
 class TextGenerator:
@@ -116,6 +127,9 @@ class TextGenerator:
     def __init__(self, backbone: Backbone, decoding: Decoding, cache_root: Path, device: torch.device, batch_size: int):
         self.decoding, self.device, self.batch_size = decoding, device, batch_size
         inputs = {"model": backbone.identity, "decoding": vars(decoding), "format": PROMPT_FORMAT_VERSION}
+        weights = backbone.model.get_input_embeddings().weight.dtype
+        if device.type == "cpu" and weights != torch.float32:  # fp32 and CUDA keep their historical keys
+            inputs["dtype"] = str(weights).removeprefix("torch.")
         if batch_size == 1:  # solo replies are prompt-pure; batched ones keep their historical key
             inputs["layout"] = "solo"
         self.memo = GenerationMemo(cache_root / "generations" / content_key(inputs), inputs)
@@ -141,6 +155,7 @@ class TextGenerator:
             started = time.monotonic()
             self._generate_missing([formatted[p] for p in missing], stats, progress)
             stats.seconds = time.monotonic() - started
+        stats.build_seconds = sum(self.memo.seconds(text) for text in formatted.values())
         return [self.memo.get(formatted[p]) for p in prompts], stats
 
     @torch.no_grad()
@@ -179,7 +194,8 @@ class TextGenerator:
                     replies.append(tokenizer.decode(kept, skip_special_tokens=True))  # verbatim, unstripped
                 stats.prompt_tokens += int(mask.sum())
                 stats.generated += len(chunk)
-                self.memo.add([(texts[i], reply) for i, reply in zip(chunk, replies)])
+                self.memo.add([(texts[i], reply) for i, reply in zip(chunk, replies)],
+                              (time.monotonic() - began) / len(chunk))
                 done = start + len(chunk)
                 if time.monotonic() - logged >= LOG_EVERY_S or done == len(order):
                     log.info("%s generated %d/%d prompts (%.1fs for the last batch)", progress, done, len(order),

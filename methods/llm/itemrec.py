@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import abc
 import copy
+import hashlib
+import json
 import logging
 import math
 import time
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import torch
@@ -28,11 +31,13 @@ from benchmark.method import FitReport, Method, RunContext, ScoreBatch, module_p
 from benchmark.metrics import PRIMARY_METRIC, summarize
 from benchmark.split import TrainView
 from benchmark.training import train_with_early_stopping
-from methods.llm.adapters import LoraArch, MoeArch, apply_lora, apply_moe_lora, load_balance_loss
-from methods.llm.backbone import backbone_summary, bf16_autocast, load_backbone
+from methods.llm.adapters import LoraArch, MoeArch, apply_lora, apply_moe_lora, arch_from_dict, load_balance_loss
+from methods.llm.backbone import autocast_like, backbone_summary, cast_frozen, frozen_dtype, load_backbone
+from methods.llm.cache import ArtifactCache, content_key
 from methods.llm.collab import CollabEncoder, split_history
 from methods.llm.prompts import ItemTokenTable, additive_mask, attention_allowed
-from methods.sequential_data import shuffled_batches
+from methods.llm.search import tpe_search
+from methods.sequential_data import sequences_digest, shuffled_batches
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +52,11 @@ LLM_DEFAULTS: dict[str, Any] = {
     "cf_loss_weight": 1.0,  # lambda of the collaborative model's own CE loss
     "proxy_steps": 20,  # training steps of one search trial
     "proxy_users": 128,  # users whose valid NDCG@10 is a search trial's objective
-    "search_time_fraction": 0.5,  # at most this share of the wall-clock budget goes to the search
+    "search_seed": 0,  # the search is one artifact per dataset, shared by every seed and variant
+    "precision": "fp32",  # frozen backbone weights and activations on the CPU: fp32 or bf16 (CUDA: always bf16)
 }
 Arch = LoraArch | MoeArch
+SEARCH_VERSION = 1
 
 
 class ItemLevelLM(nn.Module):
@@ -89,7 +96,7 @@ class ItemLevelLM(nn.Module):
         allowed = attention_allowed(spans, self.block_causal)
         mask = additive_mask(allowed, embeds.dtype)
         positions = torch.arange(spans.size(1), device=self.device).expand(spans.size(0), -1)
-        with bf16_autocast(self.device):
+        with autocast_like(self.decoder.embed_tokens.weight):
             hidden = self.decoder(inputs_embeds=embeds, attention_mask=mask, position_ids=positions).last_hidden_state
         self.tokens_seen += int((spans >= 0).sum())
         index = boundaries.clamp(min=0).unsqueeze(-1).expand(-1, -1, hidden.size(-1))
@@ -121,9 +128,8 @@ class LLMItemRecMethod(Method):
             )
         session = FitSession(self, data, ctx)
         self.long_width = session.long_width
-        started = time.monotonic()
         arch, search = self.choose_adapter(session)
-        search["seconds"] = round(time.monotonic() - started, 3)
+        ctx.deadline += session.artifact_seconds  # a one-off cached artifact: not part of the training budget
         self.arch = arch
         self.model = session.build(arch)
         optimizer = torch.optim.AdamW(trainable_parameters(self.model), lr=self.config["learning_rate"], weight_decay=0.0)
@@ -136,7 +142,8 @@ class LLMItemRecMethod(Method):
             "components": {c: self.enabled(c) for c in self.card.components},
             "training_users": int(session.rows.numel()),
         })
-        self._tokens = session.tokens_in_search
+        report.artifact_seconds = session.artifact_seconds
+        report.artifact_build_seconds = session.artifact_build_seconds
         return report
 
     @torch.no_grad()
@@ -147,7 +154,8 @@ class LLMItemRecMethod(Method):
         return module_parameter_counts(self.model)
 
     def tokens_processed(self) -> int | None:
-        return self._tokens + self.model.tokens_seen if hasattr(self, "model") else None
+        """Tokens of this run's training and scoring (a cached search's tokens are the artifact's)."""
+        return self.model.tokens_seen if hasattr(self, "model") else None
 
 
 @torch.no_grad()
@@ -174,36 +182,40 @@ class FitSession:
 
         hf_logging.disable_progress_bar()
         self.backbone = load_backbone(self.config["backbone"], ctx.cache_dir / "models", self.config["backbone_layers"])
-        if ctx.device.type == "cuda":
-            self.backbone.model.to(torch.bfloat16)
+        self.dtype = frozen_dtype(ctx.device, self.config["precision"])
         self.table = ItemTokenTable(data.item_text, self.backbone.tokenizer, self.config["item_max_tokens"])
         self.window = self.config["llm_history"] + 1
         self.long_width = ctx.max_history - self.config["llm_history"]  # items the CF token summarises
         self.rows = torch.nonzero(data.train.lengths >= 2).flatten()
         if self.rows.numel() == 0:
             raise BenchmarkError(f"{method.card.name}: no user has two training items to learn from")
-        self.tokens_in_search = 0
+        self.artifact_seconds = 0.0  # building cached artifacts in this fit (outside its budget)
+        self.artifact_build_seconds = 0.0  # the original build time of the artifacts it used
 
     @property
     def n_layers(self) -> int:
         return self.backbone.n_layers
 
-    def build(self, arch: Arch) -> ItemLevelLM:
-        """A fresh model with ``arch`` adapters; seeded, so the same arch gives the same init."""
-        torch.manual_seed(self.ctx.seed)
+    def build(self, arch: Arch, seed: int | None = None, full_model: bool = False) -> ItemLevelLM:
+        """A fresh model with ``arch`` adapters, seeded (the run's seed unless ``seed``), so the same
+        arch gives the same init. ``full_model``: every component on, whatever the variant (the
+        architecture search is a per-dataset artifact built once for the full model)."""
+        enabled = (lambda component: True) if full_model else self.method.enabled
+        torch.manual_seed(self.ctx.seed if seed is None else seed)
         model = copy.deepcopy(self.backbone.model)
         moe_modules = apply_moe_lora(model, arch) if isinstance(arch, MoeArch) else []
         if isinstance(arch, LoraArch):
             apply_lora(model, arch)
         collab = None
-        if self.method.enabled("collab_injection"):
+        if enabled("collab_injection"):
             collab = CollabEncoder(self.data.n_items, self.long_width, self.backbone.hidden_size)
-        lm = ItemLevelLM(model, self.table, self.data.n_items, self.method.enabled("context_masking"), collab)
+        lm = ItemLevelLM(model, self.table, self.data.n_items, enabled("context_masking"), collab)
         lm.moe_modules = moe_modules
+        cast_frozen(lm, self.dtype)
         return lm.to(self.ctx.device)
 
-    def epoch_batches(self, epoch: int) -> Iterator[Tensor]:
-        seed = self.ctx.seed * 1_000_003 + epoch
+    def epoch_batches(self, epoch: int, run_seed: int | None = None) -> Iterator[Tensor]:
+        seed = (self.ctx.seed if run_seed is None else run_seed) * 1_000_003 + epoch
         for chunk in shuffled_batches(self.rows.numel(), self.config["train_batch_size"], seed):
             yield self.rows[chunk]
 
@@ -225,13 +237,14 @@ class FitSession:
 
         return loss
 
-    def proxy_objective(self, arch: Arch, steps: int, users: Tensor) -> float:
-        """Valid NDCG@10 on ``users`` after ``steps`` training steps of a fresh model with ``arch``."""
-        model = self.build(arch)
+    def proxy_objective(self, arch: Arch, steps: int, users: Tensor, seed: int) -> float:
+        """Valid NDCG@10 on ``users`` after ``steps`` training steps of a fresh full model with
+        ``arch`` (seeded by ``seed``: init and batch order)."""
+        model = self.build(arch, seed=seed, full_model=True)
         optimizer = torch.optim.AdamW(trainable_parameters(model), lr=self.config["learning_rate"], weight_decay=0.0)
         loss_fn = self.loss_fn(model)
         model.train()
-        batches = self._cycle_batches()
+        batches = self._cycle_batches(seed)
         for _ in range(steps):
             optimizer.zero_grad(set_to_none=True)
             loss = loss_fn(next(batches))
@@ -240,9 +253,48 @@ class FitSession:
         task = EvalTask(users=self.data.users, history=self.data.train, targets=self.data.valid_targets, rows=users)
         ranks = evaluate(lambda b: score_with(model, b, self.config, self.long_width), task,
                          self.data.n_items, self.ctx.max_history)
-        self.tokens_in_search += model.tokens_seen
         value = summarize(ranks)[PRIMARY_METRIC]
         return 0.0 if math.isnan(value) else value
+
+    def searched_arch(self, method: str, propose: Callable[[Any], Arch]) -> tuple[Arch, dict[str, Any]]:
+        """The architecture search as a per-dataset artifact: built once for the full model with the
+        fixed ``search_seed`` and cached under a hash of everything that determines it, then reused by
+        every seed and ablation variant, so no run spends (or saves) training time on it. The report
+        holds each trial, the spread of the trial objectives and the objective's noise between two
+        seeds of the chosen architecture (so a reader can tell whether the search separated anything)."""
+        seed, trials, steps = self.config["search_seed"], self.ctx.budget.tuning_trials, self.config["proxy_steps"]
+        inputs = {
+            "version": SEARCH_VERSION, "method": method, "train_sha256": sequences_digest(self.data.train),
+            "valid_sha256": hashlib.sha256(self.data.valid_targets.numpy().tobytes()).hexdigest(),
+            "n_items": self.data.n_items, "backbone": self.backbone.identity, "config": self.config,
+            "trials": trials, "max_history": self.ctx.max_history, "device": self.ctx.device.type,
+        }
+        built: dict[str, Any] = {}
+
+        def build(out: Path) -> None:
+            started = time.monotonic()
+            users = self.proxy_users(seed)
+            objective = lambda arch: self.proxy_objective(arch, steps, users, seed)  # noqa: E731
+            arch, report = tpe_search(propose, objective, trials, seed, method)
+            values = [t["valid_ndcg10"] for t in report["trials"]]
+            repeat = self.proxy_objective(arch, steps, users, seed + 1)
+            report.update({
+                "objective_spread": round(max(values) - min(values), 6),
+                "objective_std": round(float(torch.tensor(values).std()) if len(values) > 1 else 0.0, 6),
+                "best_other_seed": round(repeat, 6),
+                "seed_noise": round(abs(repeat - values[report["best_trial"]]), 6),
+                "proxy_steps": steps, "proxy_users": int(users.numel()), "search_seed": seed,
+            })
+            built["seconds"] = time.monotonic() - started
+            report["build_seconds"] = round(built["seconds"], 3)
+            (out / "search.json").write_text(json.dumps({"arch": arch.as_dict(), "report": report}, indent=1))
+
+        entry = ArtifactCache(self.ctx.cache_dir).get_or_build("adapter-search", inputs, build)
+        stored = json.loads((entry / "search.json").read_text())
+        report = {**stored["report"], "cache": "built" if built else "hit", "cache_key": content_key(inputs)}
+        self.artifact_seconds += built.get("seconds", 0.0)
+        self.artifact_build_seconds += report["build_seconds"]
+        return arch_from_dict(stored["arch"]), report
 
     def validation_estimate(self, model: ItemLevelLM, probe_users: int = 32) -> float:
         """Seconds one validation pass will take, from timing the scoring of a few users, so the
@@ -256,19 +308,16 @@ class FitSession:
         model.tokens_seen = tokens_before  # a timing probe, not part of the run's work
         return (time.monotonic() - started) / rows.numel() * self.ctx.validation_users
 
-    def _cycle_batches(self) -> Iterator[Tensor]:
+    def _cycle_batches(self, seed: int) -> Iterator[Tensor]:
         epoch = 0
         while True:
-            yield from self.epoch_batches(10_000 + epoch)
+            yield from self.epoch_batches(10_000 + epoch, seed)
             epoch += 1
 
-    def proxy_users(self) -> Tensor:
+    def proxy_users(self, seed: int) -> Tensor:
         count = min(self.config["proxy_users"], self.rows.numel())
-        generator = torch.Generator().manual_seed(self.ctx.seed)
+        generator = torch.Generator().manual_seed(seed)
         return torch.sort(self.rows[torch.randperm(self.rows.numel(), generator=generator)[:count]]).values
-
-    def search_deadline(self) -> float:
-        return time.monotonic() + self.config["search_time_fraction"] * self.ctx.time_left()
 
 
 SHARED_DECISIONS = (
@@ -287,8 +336,11 @@ SHARED_DECISIONS = (
     "max_history - llm_history of them), its last state through a 2-layer MLP, prepended as one token; "
     "its own CE loss is added with weight cf_loss_weight. Using only older items keeps the token free of "
     "the targets the text window is trained on. Off: no token, no CF model.",
-    "Search budget: trials from budget.tuning_trials, proxy_steps steps each, objective valid NDCG@10 on "
-    "proxy_users fixed users; at most search_time_fraction of the wall clock; the search counts against "
-    "the run's wall-clock budget, and the final model trains in what is left.",
-    "CUDA: frozen backbone in bf16 with bf16 autocast; adapters, item table and CF model in fp32. CPU: fp32.",
+    "Search budget: budget.tuning_trials TPE trials (half of them, at most 4, random start-up trials), "
+    "proxy_steps steps each, objective valid NDCG@10 on proxy_users fixed users. The search is a cached "
+    "per-dataset artifact built once for the full model with search_seed, shared by every seed and "
+    "ablation variant, and outside the runs' training budget; its record reports the spread of the trial "
+    "objectives and the chosen architecture's objective under a second seed (the noise level).",
+    "CUDA: frozen backbone in bf16 with bf16 autocast; adapters, item table and CF model in fp32. CPU: fp32, "
+    "or the same bf16 scheme when the profile sets precision: bf16.",
 )

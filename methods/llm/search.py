@@ -1,9 +1,10 @@
 """Bayesian optimisation (optuna TPE) of adapter architectures under the run's budget.
 
 Each trial trains a fresh model for a few proxy steps and returns valid NDCG@10 on a fixed user
-subset. Trials come from the profile (``budget.tuning_trials``) and stop early when the search's
-share of the wall-clock budget would be exceeded by another trial (as long as the last one); the report says how many ran. The sampler is seeded with
-the run seed, so a fixed seed gives the same sequence of proposals.
+subset. Trials come from the profile (``budget.tuning_trials``); the search runs once per dataset
+as a cached artifact (``FitSession.searched_arch``), so it has no wall-clock share to fit into. The
+sampler is seeded, so a fixed seed gives the same sequence of proposals. The first half of the
+trials (at most 4) are random start-up trials, the rest follow TPE.
 """
 
 from __future__ import annotations
@@ -35,10 +36,9 @@ def propose_moe(trial: Any) -> MoeArch:
 
 
 def tpe_search(
-    propose: Callable[[Any], Any], objective: Callable[[Any], float], trials: int, seed: int, deadline: float,
-    method: str,
+    propose: Callable[[Any], Any], objective: Callable[[Any], float], trials: int, seed: int, method: str,
 ) -> tuple[Any, dict[str, Any]]:
-    """Run up to ``trials`` TPE trials before ``deadline``; returns the best arch and a report.
+    """Run ``trials`` TPE trials; returns the best arch and a report.
 
     At least one trial always runs (a search with zero trials has no answer); a profile with
     ``tuning_trials: 0`` is an error for a method whose component needs the search.
@@ -51,20 +51,23 @@ def tpe_search(
             "least 1 (or switch the search off with its ablation variant)"
         )
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(trials, 3)))
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup_trials(trials)))
     archs: dict[int, Any] = {}
     history = []
-    last_trial_s = 0.0
     for _ in range(trials):
-        if study.trials and time.monotonic() + last_trial_s > deadline:
-            break  # the next trial would end past the search's share of the budget
         trial = study.ask()
         arch = propose(trial)
         started = time.monotonic()
         value = objective(arch)
         study.tell(trial, value)
         archs[trial.number] = arch
-        last_trial_s = time.monotonic() - started
-        history.append({"arch": arch.as_dict(), "valid_ndcg10": round(value, 6), "seconds": round(last_trial_s, 3)})
+        history.append({"arch": arch.as_dict(), "valid_ndcg10": round(value, 6),
+                        "seconds": round(time.monotonic() - started, 3)})
     best = study.best_trial.number
-    return archs[best], {"kind": "optuna-tpe", "trials_budget": trials, "trials_run": len(history), "best_trial": best, "trials": history}
+    return archs[best], {"kind": "optuna-tpe", "trials_budget": trials, "trials_run": len(history),
+                         "startup_trials": startup_trials(trials), "best_trial": best, "trials": history}
+
+
+def startup_trials(trials: int) -> int:
+    """Random trials before TPE proposes: half the budget, at most 4 (at least 1)."""
+    return max(1, min(4, trials // 2))

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from transformers import PreTrainedTokenizerBase
 
-from methods.llm.backbone import bf16_autocast
+from methods.llm.backbone import autocast_like
 from methods.llm.prompts import additive_mask, token_ids
 
 IGNORE = -100
@@ -126,7 +126,7 @@ def packed_hidden(lm: nn.Module, batch: PackedBatch, embeds: Tensor) -> Tensor:
     """Last hidden states ``[B, T, H]`` (fp32) of a causal LM over a packed batch whose input
     embeddings are ``embeds``, under the shared-prefix mask and the batch's position ids."""
     mask = additive_mask(shared_prefix_allowed(batch.spans), embeds.dtype)
-    with bf16_autocast(embeds.device):
+    with autocast_like(lm.get_input_embeddings().weight):
         out = lm.model(inputs_embeds=embeds, attention_mask=mask, position_ids=batch.positions)
     return out.last_hidden_state.float()
 

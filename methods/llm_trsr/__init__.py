@@ -33,7 +33,7 @@ from benchmark.split import TrainView
 from benchmark.training import train_with_early_stopping
 from benchmark.tuning import LEARNING_RATE
 from methods.llm.adapters import LayerAdapter, LoraArch, apply_lora
-from methods.llm.backbone import Backbone, backbone_summary, load_backbone
+from methods.llm.backbone import Backbone, backbone_summary, cast_frozen, frozen_dtype, load_backbone
 from methods.llm.budget import validation_seconds
 from methods.llm.generation import Decoding, TextGenerator
 from methods.llm.prompts import ItemTokenTable, padded_texts, token_ids
@@ -57,6 +57,7 @@ NEGATIVE_DRAWS = 16  # uniform draws per positive; the first one the user never 
 DEFAULTS: dict[str, Any] = {
     "backbone": "tiny",  # the recommender LLM (see methods.llm.backbone)
     "backbone_layers": None,
+    "precision": "fp32",  # frozen weights (recommender and summarizer) on the CPU: fp32 or bf16 (CUDA: bf16)
     "summarizer": "tiny",  # the frozen instruct LLM that writes summaries (always all its layers)
     "summary": "hierarchical",  # or "recurrent"
     "block_size": 5,
@@ -145,6 +146,7 @@ class LLMTRSR(Method):
             self.score, ctx, self._validation_estimate(data, rows, ctx),
         )
         report.artifact_seconds = summarise_s
+        report.artifact_build_seconds = float(summary_notes.get("build_seconds", 0.0))
         report.notes.update({
             "summaries": summary_notes, "backbone": backbone_summary(backbone), "training_users": int(rows.numel()),
             "components": {c: self.enabled(c) for c in self.card.components},
@@ -160,8 +162,7 @@ class LLMTRSR(Method):
             return [""] * data.users.numel(), {"type": "none (NULL summary)"}
         config = self.config
         summarizer = load_backbone(config["summarizer"], ctx.cache_dir / "models")
-        if ctx.device.type == "cuda":
-            summarizer.model.to(torch.bfloat16)
+        summarizer.model.to(frozen_dtype(ctx.device, config["precision"]))
         generator = TextGenerator(
             summarizer, Decoding(config["max_new_tokens"], config["repetition_penalty"]),
             ctx.cache_dir, ctx.device, config["generation_batch_size"],
@@ -219,10 +220,7 @@ class LLMTRSR(Method):
         lm = copy.deepcopy(backbone.model)
         rank = self.config["lora_rank"]
         apply_lora(lm, LoraArch(tuple(LayerAdapter(rank, "attn") for _ in range(backbone.n_layers))))
-        if ctx.device.type == "cuda":
-            for p in lm.parameters():
-                if not p.requires_grad:
-                    p.data = p.data.to(torch.bfloat16)
+        cast_frozen(lm, frozen_dtype(ctx.device, self.config["precision"]))
         return YesNoLM(lm, *self.yes_no).to(ctx.device)
 
     # -- training --------------------------------------------------------------------------------

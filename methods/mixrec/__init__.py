@@ -9,7 +9,7 @@ from benchmark.method import MethodCard
 from benchmark.tuning import LEARNING_RATE
 from methods.llm.adapters import LoraArch, MoeArch
 from methods.llm.itemrec import LLM_DEFAULTS, SHARED_DECISIONS, Arch, FitSession, LLMItemRecMethod
-from methods.llm.search import propose_moe, tpe_search
+from methods.llm.search import propose_moe
 
 HOMOGENEOUS = MoeArch((8, 8, 8, 8))
 
@@ -19,7 +19,8 @@ class MixRec(LLMItemRecMethod):
         name="mixrec",
         title="MixRec: mixture of LoRA experts for LLM-based sequential recommendation",
         fidelity="reconstructed-from-abstract",
-        paper="Large Language Models for Sequential Recommendation with Dynamic Adaption (arXiv 2408.07427 v1, 'MixRec')",
+        paper="Beyond Inter-Item Relations: Dynamic Adaptive Mixture-of-Experts for LLM-Based Sequential "
+              "Recommendation (arXiv 2408.07427 v1)",
         arxiv="2408.07427v1",
         year=2024,
         components=("context_masking", "collab_injection", "dynamic_moe", "bo"),
@@ -42,9 +43,4 @@ class MixRec(LLMItemRecMethod):
             return LoraArch.uniform(fit.n_layers), {"kind": "none (single LoRA r=8 on q/v)"}
         if not self.enabled("bo"):
             return HOMOGENEOUS, {"kind": "none (homogeneous experts 4 x r=8)"}
-        users = fit.proxy_users()
-        return tpe_search(
-            propose_moe,
-            lambda arch: fit.proxy_objective(arch, self.config["proxy_steps"], users),
-            fit.ctx.budget.tuning_trials, fit.ctx.seed, fit.search_deadline(), self.card.name,
-        )
+        return fit.searched_arch(self.card.name, propose_moe)
