@@ -9,7 +9,7 @@ boards), so a reader can tell a real effect from seed noise.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 import torch
@@ -91,8 +91,15 @@ def paired_deltas(full: BySeed, variant: BySeed, metric: str = "NDCG@10") -> lis
     return [variant[s]["metrics"][metric] - full[s]["metrics"][metric] for s in sorted(variant.keys() & full.keys())]
 
 
-def render_ablations(store: ResultStore, records: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
-    """Markdown lines and CSV rows for every (dataset, method) that has ablation variants."""
+def render_ablations(store: ResultStore, records: list[dict[str, Any]],
+                     code_hashes: Mapping[str, str] | None = None) -> tuple[list[str], list[dict[str, Any]]]:
+    """Markdown lines and CSV rows for every (dataset, method) that has ablation variants.
+
+    So that Δ is the difference of two numbers the table shows, each variant row also shows the full
+    model's NDCG@10 on the same seeds (``full, same seeds``): Δ = variant − that column, whatever
+    seeds the full model's own row averages over. A row that hit the safety cap or is stale says
+    so in its notes: its Δ is not an effect of the component."""
+    from benchmark.run_status import capped_note, stale
     lines: list[str] = []
     csv_rows: list[dict[str, Any]] = []
     for dataset, base, protocol, full, variants in ablation_groups(records):
@@ -101,11 +108,13 @@ def render_ablations(store: ResultStore, records: list[dict[str, Any]]) -> tuple
             lines.append(f"The full model `{base}` has no {protocol} records yet; nothing to compare against.")
             continue
         lines += [
-            "Each row switches one component off (or sets a declared config variant). Δ is the variant minus the full model on the seeds both ran "
-            "(paired); p is a Wilcoxon signed-rank test over users of NDCG@10 differences (each user averaged over those seeds).",
+            "Each row switches one component off (or sets a declared config variant) and is trained under the same stopping "
+            "rule, on the same shared artifacts, as the full model. Δ is the variant minus the full model on the seeds both "
+            "ran (the `full, same seeds` column), so it is the difference of two numbers shown in the row; p is a Wilcoxon "
+            "signed-rank test over users of NDCG@10 differences (each user averaged over those seeds).",
             "",
-            "| variant | seeds | " + " | ".join(ABLATION_METRICS) + " | Δ NDCG@10 | p (per-user) | train s | notes |",
-            "|---|---|" + "---|" * len(ABLATION_METRICS) + "---|---|---|---|",
+            "| variant | seeds | " + " | ".join(ABLATION_METRICS) + " | full, same seeds: NDCG@10 | Δ NDCG@10 | p (per-user) | train s | notes |",
+            "|---|---|" + "---|" * len(ABLATION_METRICS) + "---|---|---|---|---|",
         ]
         rows = [(base, full)] + list(variants.items())
         for name, by_seed in rows:
@@ -114,14 +123,16 @@ def render_ablations(store: ResultStore, records: list[dict[str, Any]]) -> tuple
             for metric in ABLATION_METRICS:
                 cells.append(_cell([by_seed[s]["metrics"][metric] for s in sorted(by_seed)], signed=False))
             if name == base:
-                cells += ["–", "–"]
+                cells += ["–", "–", "–"]
             elif seeds:
-                cells += [_cell(paired_deltas(full, by_seed), signed=True), _wilcoxon(store, full, by_seed, seeds)]
+                cells += [_cell([full[s]["metrics"]["NDCG@10"] for s in seeds], signed=False),
+                          _cell(paired_deltas(full, by_seed), signed=True), _wilcoxon(store, full, by_seed, seeds)]
             else:
-                cells += ["no shared seed", "–"]
-            limited = sum(r["training"]["stopped_by"] == "wall_clock" for r in by_seed.values())
-            cells += [f"{np.mean([r['timing']['train_s'] for r in by_seed.values()]):.1f}",
-                      f"hit wall-clock budget in {limited}/{len(by_seed)} seeds" if limited else ""]
+                cells += ["–", "no shared seed", "–"]
+            notes = [capped_note(list(by_seed.values()))]
+            if any(stale(r, code_hashes) for r in by_seed.values()):
+                notes.append("stale: computed by older code")
+            cells += [f"{np.mean([r['timing']['train_s'] for r in by_seed.values()]):.1f}", "; ".join(n for n in notes if n)]
             lines.append("| " + " | ".join(cells) + " |")
             for metric in ABLATION_METRICS:
                 values = [by_seed[s]["metrics"][metric] for s in sorted(by_seed)]

@@ -283,6 +283,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from benchmark.leaderboard import render
     from dataclasses import replace
 
+    from benchmark.estimates import artifact_seconds
     from benchmark.runner import estimate_seconds, pilots, plan
 
     if args.all and args.methods:
@@ -307,8 +308,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         if unit.blocked:
             print(f"  - {unit.label}: {unit.blocked}")
     total = sum(s for s, _ in estimates)
-    print(f"Estimated time: {_duration(total)} ({measured}/{len(pending)} estimates from earlier runs on this store; "
-          "the rest are bounded by the profile's per-run safety cap)")
+    artifacts = artifact_seconds(store, {u.method.variant.base for u in pending}, {u.card.name for u in pending})
+    print(f"Estimated time: {_duration(total)} for the runs ({measured}/{len(pending)} estimates from earlier runs on this "
+          "store; the rest are bounded by the profile's per-run safety cap), plus one-off artifacts (summaries, "
+          f"teachers, searches, stage 1) when the cache is empty: {_duration(artifacts)} as measured by this store's records")
     if args.dry_run:
         return 0
     started = time.perf_counter()

@@ -6,9 +6,12 @@ plot link an inline PNG (base64), and a last section lists the method cards (fid
 components, deviations) when the caller passes them. No external file, font or script is loaded.
 
 Sorting: clicking a column header sorts the table by that column (numbers by value, where a cell
-such as ``0.4312 ± 0.0100`` or ``=2`` sorts by its first number; other cells after numbers, by
-text); a second click reverses. The address fragment ``#sort=T,C`` (or ``#sort=T,C,desc``) clicks
-header C of table T on load, so a headless browser can exercise the same handler.
+such as ``0.4312 ± 0.0100``, ``=2`` or ``1.25M`` sorts by its first number, k/M/G suffixes read as
+thousands/millions/billions; other cells after numbers, by text). The first click sorts best
+first: descending for metrics, ascending for ranks, costs (seconds, MB, parameters, tokens) and
+p-values; a second click reverses. The address fragment ``#sort=T,C`` clicks header C of table T on load
+(``#sort=T,C,asc`` or ``,desc`` clicks again if needed to get that order), so a headless browser
+can exercise the same handler.
 """
 
 from __future__ import annotations
@@ -35,9 +38,13 @@ code { background: #f4f4f4; padding: 0 2px; } img { max-width: 700px; display: b
 """
 
 SCRIPT = """
+const SCALE = {k: 1e3, M: 1e6, G: 1e9};
 function sortKey(text) {
-  const match = text.replace(/,/g, '').match(/-?\\d+(\\.\\d+)?(e-?\\d+)?/i);
-  return match ? [0, parseFloat(match[0])] : [1, text];
+  const match = text.replace(/,/g, '').match(/(-?\\d+(\\.\\d+)?(e-?\\d+)?)([kMG](?![A-Za-z]))?/);
+  return match ? [0, parseFloat(match[1]) * (SCALE[match[4]] || 1)] : [1, text];
+}
+function lowerIsBetter(header) {
+  return /^#$|^p\\b| s\\b|\\bs \\(|MB|params|tokens|^epochs$|^seeds$|^users$/.test(header.trim());
 }
 function sortTable(table, column, descending) {
   const body = table.tBodies[0];
@@ -54,14 +61,16 @@ function sortTable(table, column, descending) {
 }
 document.querySelectorAll('table.board').forEach(table => {
   Array.from(table.tHead.rows[0].cells).forEach((th, column) => th.addEventListener('click', () => {
-    sortTable(table, column, th.getAttribute('data-order') === 'asc');
+    const order = th.getAttribute('data-order');
+    const firstDescending = !lowerIsBetter(th.textContent);
+    sortTable(table, column, order ? order === 'asc' : firstDescending);
   }));
 });
-const wanted = location.hash.match(/^#sort=(\\d+),(\\d+)(,desc)?$/);
+const wanted = location.hash.match(/^#sort=(\\d+),(\\d+)(,(asc|desc))?$/);
 if (wanted) {
   const th = document.querySelectorAll('table.board')[+wanted[1]].tHead.rows[0].cells[+wanted[2]];
   th.click();
-  if (wanted[3]) th.click();
+  if (wanted[4] && th.getAttribute('data-order') !== wanted[4]) th.click();
 }
 """
 

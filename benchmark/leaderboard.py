@@ -1,15 +1,21 @@
 """Rendering leaderboards from result records only (never from live runs).
 
 One table per (dataset, protocol): mean over seeds with a 95% Student-t confidence interval
-(half-width shown as ``±``; none with one seed), the best mean per column in bold, and notes for
-runs that hit their wall-clock budget. Methods that cannot rank the full catalogue are listed on
-the full-ranking board as not applicable, and methods whose profile budget leaves out a candidate
-board are listed on it as not run, with the reason; none is silently dropped.
+(half-width shown as ``±``; none with one seed), the best mean per column in bold. Only rows whose
+every run converged and was computed by the method's current code are ranked
+(``benchmark.run_status``); rows that hit the safety cap or are stale are shown below the ranked
+rows, unranked, with the reason. Methods that cannot rank the full catalogue are listed on the
+full-ranking board as not applicable, methods whose profile budget leaves out a candidate board or
+that the profile cannot converge are listed as not run, with the reason; none is silently dropped.
+HR@k is hidden on a candidate board where k is at least the number of candidates (it is 1 there).
+A banner opens each board: hardware, the stopping rule, how many runs converged, and what the
+board can and cannot show.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import math
 from collections import defaultdict
 from pathlib import Path
@@ -22,8 +28,10 @@ from benchmark.confidence import mean_ci
 from benchmark.costs import render_costs
 from benchmark.html import markdown_to_html
 from benchmark.metrics import METRICS, PRIMARY_METRIC
+from benchmark.profiles import Profile, load_profile
 from benchmark.results import ResultStore
-from benchmark.significance import significance_marks, tie_ranks
+from benchmark.run_status import capped_note, converged, not_run_note, stale
+from benchmark.significance import Mark, significance_marks, tie_ranks
 
 PLOTS_DIR = "plots"
 PROTOCOL_TITLES = {"full": "full ranking (all items, history masked)"}
@@ -34,6 +42,14 @@ def protocol_title(protocol: str) -> str:
         return PROTOCOL_TITLES[protocol]
     n = protocol.split("-")[1]
     return f"1 target + {n} sampled negatives (fixed candidate files)"
+
+
+def shown_metrics(protocol: str) -> tuple[str, ...]:
+    """The metrics a table shows: on a 1+N board HR@k with k >= N+1 is always 1 and is hidden."""
+    if protocol == "full":
+        return METRICS
+    size = int(protocol.split("-")[1]) + 1
+    return tuple(m for m in METRICS if not (m.startswith("HR@") and int(m[3:]) >= size))
 
 
 def current_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -58,12 +74,11 @@ def _group(records: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, lis
     return tables
 
 
-def _notes(runs: list[dict[str, Any]]) -> str:
-    limited = sum(r["training"]["stopped_by"] == "wall_clock" for r in runs)
+def _notes(runs: list[dict[str, Any]], code_hashes: Mapping[str, str] | None = None) -> str:
     capped = sum(r["training"]["stopped_by"] == "max_epochs" for r in runs)
-    notes = []
-    if limited:
-        notes.append(f"hit wall-clock budget in {limited}/{len(runs)} seeds")
+    notes = [capped_note(runs)] if capped_note(runs) else []
+    if any(stale(r, code_hashes) for r in runs):
+        notes.append("stale: computed by older code than the method's current code (re-run it)")
     if capped:
         notes.append(f"reached max_epochs in {capped}/{len(runs)} seeds")
     tuned = {(r.get("tuning") or {}).get("trials") for r in runs}
@@ -72,23 +87,34 @@ def _notes(runs: list[dict[str, Any]]) -> str:
     return "; ".join(notes)
 
 
-def summarize_table(by_method: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+def fidelity_cell(record: dict[str, Any]) -> str:
+    """The fidelity, plus the backbone that actually ran for an LLM method."""
+    backbone = (record["training"].get("notes") or {}).get("backbone") or {}
+    label = backbone.get("label")
+    if label and (record.get("config") or {}).get("precision") == "bf16":
+        label += ", bf16"
+    return f"{record['method_card']['fidelity']}; {label}" if label else record["method_card"]["fidelity"]
+
+
+def summarize_table(by_method: dict[str, list[dict[str, Any]]],
+                    code_hashes: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
     rows = []
     for method, runs in by_method.items():
         row: dict[str, Any] = {
             "method": method,
-            "fidelity": runs[0]["method_card"]["fidelity"],
+            "fidelity": fidelity_cell(runs[0]),
             "seeds": sorted(r["seed"] for r in runs),
             "users": runs[0]["n_eval_users"],
             "train_s": float(np.mean([r["timing"]["train_s"] for r in runs])),
             "epochs": float(np.mean([r["training"]["epochs"] for r in runs])),
-            "notes": _notes(runs),
+            "notes": _notes(runs, code_hashes),
             "llm": runs[0].get("tokens_processed") is not None,
+            "ranked": all(converged(r) and not stale(r, code_hashes) for r in runs),
         }
         for metric in METRICS:
             row[metric] = mean_ci([r["metrics"][metric] for r in runs])
         rows.append(row)
-    rows.sort(key=lambda r: -r[PRIMARY_METRIC][0])
+    rows.sort(key=lambda r: (not r["ranked"], -r[PRIMARY_METRIC][0]))
     return rows
 
 
@@ -98,29 +124,39 @@ def _cell(value: tuple[float, float | None], best: bool) -> str:
     return f"**{text}**" if best else text
 
 
-def _markdown_table(rows: list[dict[str, Any]], not_applicable: list[tuple[str, str]], reference: str | None) -> list[str]:
+def _markdown_table(rows: list[dict[str, Any]], not_applicable: list[tuple[str, str]], reference: str | None,
+                    metrics: tuple[str, ...] = METRICS) -> list[str]:
     versus = f"vs `{reference}` (Holm)" if reference else "vs classic baseline"
-    header = ["#", "method", "fidelity", *METRICS, versus, "seeds", "users", "train s", "epochs", "notes"]
+    header = ["#", "method", "fidelity", *metrics, versus, "seeds", "users", "train s", "epochs", "notes"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    best = {m: max(r[m][0] for r in rows) for m in METRICS} if rows else {}
+    ranked = [r for r in rows if r.get("ranked", True)]
+    best = {m: max(r[m][0] for r in ranked) for m in metrics} if ranked else {}
     for row in rows:
         cells = [row["rank"], f"`{row['method']}`", row["fidelity"]]
-        cells += [_cell(row[m], math.isclose(row[m][0], best[m])) for m in METRICS]
+        cells += [_cell(row[m], row.get("ranked", True) and math.isclose(row[m][0], best[m])) for m in metrics]
         cells += [row["mark"].text, ",".join(map(str, row["seeds"])), str(row["users"]), f"{row['train_s']:.1f}",
                   f"{row['epochs']:.1f}", row["notes"]]
         lines.append("| " + " | ".join(cells) + " |")
     for method, why in not_applicable:
-        cells = ["–", f"`{method}`", "", *(["n/a"] * len(METRICS)), "", "", "", "", "", why]
+        cells = ["–", f"`{method}`", "", *(["n/a"] * len(metrics)), "", "", "", "", "", why]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
 
-def ranked_table(store: ResultStore, by_method: dict[str, list[dict[str, Any]]]) -> tuple[list[dict[str, Any]], str | None]:
-    """Summarised rows with tie-aware ranks and significance marks, and the reference method."""
-    rows = summarize_table(by_method)
-    reference, marks = significance_marks(store, by_method, {r["method"]: r[PRIMARY_METRIC][0] for r in rows})
-    for row, rank in zip(rows, tie_ranks(rows)):
+def ranked_table(store: ResultStore, by_method: dict[str, list[dict[str, Any]]],
+                 code_hashes: Mapping[str, str] | None = None) -> tuple[list[dict[str, Any]], str | None]:
+    """Summarised rows with tie-aware ranks and significance marks, and the reference method. Only
+    ranked rows (converged, current code) take part: an unranked row cannot be the reference, gets
+    no rank and no mark, so its numbers never enter a comparison a reader could cite."""
+    rows = summarize_table(by_method, code_hashes)
+    ranked = [r for r in rows if r["ranked"]]
+    reference, marks = significance_marks(store, {r["method"]: by_method[r["method"]] for r in ranked},
+                                          {r["method"]: r[PRIMARY_METRIC][0] for r in ranked})
+    for row, rank in zip(ranked, tie_ranks(ranked, marks=[marks[r["method"]] for r in ranked])):
         row["rank"], row["mark"] = rank, marks[row["method"]]
+    for row in rows:
+        if not row["ranked"]:
+            row["rank"], row["mark"] = "–", Mark("unranked")
     return rows, reference
 
 
@@ -140,6 +176,71 @@ def _plots_section(folder: Path, boards: dict, records: list[dict[str, Any]]) ->
     return lines
 
 
+def _profile(name: str) -> Profile | None:
+    """The built-in profile a board belongs to (for its banner and not-run list), if there is one."""
+    try:
+        return load_profile(name)
+    except Exception:  # a board of a custom profile path or a renamed profile: render without it
+        return None
+
+
+def banner(records: list[dict[str, Any]], profile: Profile | None, code_hashes: Mapping[str, str] | None) -> list[str]:
+    """What a reader must know before reading a number: hardware, the stopping rule, how many runs
+    converged, and what the board can and cannot show."""
+    from benchmark.costs import hardware_label
+
+    if not records:
+        return ["> No records yet."]
+    hardware = sorted({hardware_label(r.get("hardware", {})) for r in records})
+    budgets = {json.dumps(r.get("budget"), sort_keys=True) for r in records}
+    budget = records[0].get("budget") or {"patience": "?", "max_epochs": "?", "wall_clock_s": float("nan")}
+    done = sum(converged(r) for r in records if r["protocol"] == _headline(records, r))
+    runs = sum(1 for r in records if r["protocol"] == _headline(records, r))
+    old = sum(stale(r, code_hashes) for r in records if r["protocol"] == _headline(records, r))
+    not_run_methods = sorted(profile.not_run) if profile is not None else []
+    return [
+        "> **Read this first.**",
+        f"> **Hardware**: {'; '.join(hardware)}.",
+        f"> **Stopping rule** (the same for every method): early stopping after {budget['patience']} epochs without a "
+        f"better valid NDCG@10, at most {budget['max_epochs']} epochs; the {budget['wall_clock_s']:g} s wall clock per "
+        "run is a safety cap, not a budget: a run that hits it is *not converged*, gets no rank and cannot be the "
+        "reference of the `vs` column. Cost (train s, tokens, artifact time) is reported, not equalised."
+        + (" (Records with different budgets are mixed here.)" if len(budgets) > 1 else ""),
+        f"> **Converged**: {done} of {runs} runs; {old} stale (computed by older code)."
+        + (f" Not run: {', '.join(f'`{m}`' for m in not_run_methods)} (see the tables)." if not_run_methods else ""),
+        "> **This board can show** how the ranked methods compare on these datasets, splits and candidate files "
+        "under this profile's backbones (named in each LLM row's fidelity cell) and stopping rule. **It cannot show** "
+        "how they compare at paper scale (larger or whole backbones, other datasets), nor anything about rows marked "
+        "not converged, stale or not run; sampled-candidate boards can order methods differently from full ranking.",
+    ]
+
+
+def _headline(records: list[dict[str, Any]], record: dict[str, Any]) -> str:
+    """A run counted once in the banner: its full-ranking record, or its first candidate board."""
+    return "full" if record["method_card"]["full_ranking"] else min(
+        (r["protocol"] for r in records if r["config_hash"] == record["config_hash"]), key=lambda p: int(p.split("-")[1]))
+
+
+def _note_versus_random(store: ResultStore, rows: list[dict[str, Any]], by_method: dict[str, list[dict[str, Any]]]) -> None:
+    """Append 'vs random' to each LLM row's notes: does it beat chance on the users both ranked?"""
+    from benchmark.ablation import paired_test
+
+    if "random" not in by_method:
+        return
+    chance = {r["seed"]: r for r in by_method["random"]}
+    for row in rows:
+        if not row["llm"]:
+            continue
+        own = {r["seed"]: r for r in by_method[row["method"]]}
+        seeds = sorted(own.keys() & chance.keys())
+        if not seeds:
+            continue
+        p, difference = paired_test(store, own, chance, seeds)
+        verdict = "beats random" if p is not None and p < 0.05 and difference > 0 else "does not beat random"
+        note = f"{verdict} (p={p:.2g})" if p is not None else "identical to random"
+        row["notes"] = f"{row['notes']}; {note}" if row["notes"] else note
+
+
 def render(store: ResultStore, profile: str, cards: Mapping[str, Mapping[str, Any]] | None = None,
            code_hashes: Mapping[str, str] | None = None) -> Path:
     """Write ``README.md``, ``leaderboard.csv``, ``plots/`` and ``index.html`` next to the records;
@@ -148,6 +249,7 @@ def render(store: ResultStore, profile: str, cards: Mapping[str, Mapping[str, An
     the records' own ``method_card``."""
     records = current_records(store.latest())
     tables = _group(records)
+    loaded = _profile(profile)
     not_run: dict[tuple[str, str], dict[str, str]] = defaultdict(dict)  # (dataset, protocol) -> method -> why
     for r in records:
         if r.get("disabled_components"):
@@ -156,17 +258,28 @@ def render(store: ResultStore, profile: str, cards: Mapping[str, Mapping[str, An
             not_run[(r["dataset"], "full")][r["method"]] = "n/a: scores candidate lists only (cannot rank the full catalogue)"
         for protocol, why in (r.get("skipped_protocols") or {}).items():
             not_run[(r["dataset"], protocol)][r["method"]] = why
+    if loaded is not None and records:
+        for method, entry in loaded.not_run.items():
+            why = not_run_note(method, entry, loaded.budget.wall_clock_s, store.root.parent)
+            for key in tables:
+                not_run[key].setdefault(method, why)
     shas = sorted({f"{r['code']['git_sha'] or 'unknown'}{'+dirty' if r['code']['dirty'] else ''}" for r in records})
     lines = [
         f"# Leaderboard: profile `{profile}`",
         "",
+        *banner(records, loaded, code_hashes),
+        "",
         f"Rendered by `python -m benchmark leaderboard --profile {profile}` from {len(records)} records in "
         "`records.jsonl` (do not edit by hand). Cells are the mean over seeds ± the half-width of a 95% "
-        "Student-t confidence interval (no interval with one seed); the best mean per column is bold; rows are "
-        f"ordered by {PRIMARY_METRIC}, and methods whose {PRIMARY_METRIC} intervals overlap share a rank (`=k`). "
-        "The `vs` column compares each method with the table's strongest classic (non-LLM) baseline: a two-sided "
-        "Wilcoxon signed-rank test over users of per-user NDCG@10 (averaged over the seeds both ran), "
-        "Holm-corrected across the methods of the table; `better`/`worse` at family-wise 0.05, else `n.s.`. Split: leave-one-out by time (last item = test, second last = valid). "
+        "Student-t confidence interval (no interval with one seed); the best mean per column among ranked rows is "
+        f"bold; ranked rows are ordered by {PRIMARY_METRIC}, and a method whose {PRIMARY_METRIC} interval overlaps "
+        "that of its tie group's first method, with the same significance verdict, shares its rank (`=k`). "
+        "The `vs` column compares each ranked method with the table's strongest ranked classic (non-LLM) baseline: a "
+        "two-sided Wilcoxon signed-rank test over users of per-user NDCG@10 (averaged over the seeds both ran), "
+        "Holm-corrected across the methods of the table; `better`/`worse` at family-wise 0.05, else `n.s.`. "
+        "LLM rows also state in their notes whether they beat the `random` row (the same paired test, uncorrected). "
+        "HR@k is hidden where k is at least the number of candidates (it is always 1 there). "
+        "Split: leave-one-out by time (last item = test, second last = valid). "
         "Full ranking masks each user's history items (the target stays rankable) and breaks ties "
         "pessimistically. Candidate boards rank the target among N negatives never interacted with, "
         "drawn once per (dataset, N, seed) and shared by every method.",
@@ -176,13 +289,15 @@ def render(store: ResultStore, profile: str, cards: Mapping[str, Mapping[str, An
     csv_rows = []
     boards = {}
     for (dataset, protocol) in sorted(tables, key=lambda k: (k[0], k[1] != "full", k[1])):
-        rows, reference = ranked_table(store, tables[(dataset, protocol)])
+        rows, reference = ranked_table(store, tables[(dataset, protocol)], code_hashes)
+        _note_versus_random(store, rows, tables[(dataset, protocol)])
         boards[(dataset, protocol)] = rows
         not_applicable = sorted(not_run[(dataset, protocol)].items())
+        metrics = shown_metrics(protocol)
         lines += ["", f"## {dataset}: {protocol_title(protocol)}", ""]
-        lines += _markdown_table(rows, not_applicable, reference)
+        lines += _markdown_table(rows, not_applicable, reference, metrics)
         for row in rows:
-            for metric in METRICS:
+            for metric in metrics:
                 mean, half = row[metric]
                 csv_rows.append({
                     "dataset": dataset, "protocol": protocol, "method": row["method"], "metric": metric,
@@ -190,7 +305,7 @@ def render(store: ResultStore, profile: str, cards: Mapping[str, Mapping[str, An
                     "n_seeds": len(row["seeds"]), "n_users": row["users"], "train_s": f"{row['train_s']:.2f}",
                     "rank": row["rank"], "vs_reference": row["mark"].text,
                 })
-    ablation_lines, ablation_csv = render_ablations(store, records)
+    ablation_lines, ablation_csv = render_ablations(store, records, code_hashes)
     lines += ablation_lines
     lines += render_costs(records)
     csv_rows += ablation_csv

@@ -8,8 +8,9 @@ seeds of one user are not). The p-values of one table are Holm-corrected togethe
 holds at family-wise level 0.05 across the methods of that table.
 
 Ranks: walking down the table (best mean first), a method whose 95% interval overlaps the interval
-of its tie group's first method shares that method's rank (shown as ``=k``); the first method
-whose interval lies entirely below opens the next group. With one seed the interval is the point.
+of its tie group's first method, and whose verdict against the reference (better / worse / not
+significant) is the same, shares that method's rank (shown as ``=k``); any other method opens the
+next group. With one seed the interval is the point.
 """
 
 from __future__ import annotations
@@ -79,18 +80,31 @@ def significance_marks(store: ResultStore, by_method: dict[str, list[dict[str, A
     return reference, marks
 
 
-def tie_ranks(rows: list[dict[str, Any]], metric: str = PRIMARY_METRIC) -> list[str]:
+def verdict(mark: Mark) -> str:
+    """'better', 'worse' or 'same' (reference, n.s., identical, untested) against the reference."""
+    for word in ("better", "worse"):
+        if mark.text.startswith(word):
+            return word
+    return "same"
+
+
+def tie_ranks(rows: list[dict[str, Any]], metric: str = PRIMARY_METRIC, marks: list[Mark] | None = None) -> list[str]:
     """Rank labels for rows sorted best first: walking down, a row whose interval overlaps the
     interval of its tie group's first row shares that row's rank (``=k``); otherwise it opens a new
-    group with its position as rank (competition ranking), so ranks never go up as means go down."""
+    group with its position as rank (competition ranking), so ranks never go up as means go down.
+    With ``marks`` (the rows' significance marks), a row also opens a new group when its verdict
+    against the reference differs from the group leader's, so a row marked significantly worse
+    never shares a rank with the reference or with a row marked not significant: the rank column
+    and the significance column cannot contradict each other."""
     ranks: list[int] = []
-    leader_low = None
+    leader_low, leader_verdict = None, None
     for position, row in enumerate(rows, start=1):
         mean, half = row[metric]
         low, high = mean - (half or 0.0), mean + (half or 0.0)
-        if leader_low is not None and high >= leader_low:
+        own = verdict(marks[position - 1]) if marks else None
+        if leader_low is not None and high >= leader_low and own == leader_verdict:
             ranks.append(ranks[-1])
         else:
             ranks.append(position)
-            leader_low = low
+            leader_low, leader_verdict = low, own
     return [f"={r}" if ranks.count(r) > 1 else str(r) for r in ranks]

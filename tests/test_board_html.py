@@ -88,6 +88,10 @@ def test_html_board_sorts_in_a_real_browser_and_shows_the_boards_numbers(board, 
                     if r["protocol"] == "full" and r["metric"] == "NDCG@10" and r["rank"]}
     assert {r[1]: v for r, v in zip(ranked, values)} == pytest.approx(expected, abs=5e-5)
     assert dom.count('src="data:image/png;base64,') == 5 and "a stated deviation" in dom
+    best_first = _chromium(browser, "--dump-dom", f"{page}#sort=0,{column}")  # one click: best first
+    assert 'data-order="desc"' in best_first
+    rank_first = _chromium(browser, "--dump-dom", f"{page}#sort=0,0")  # the rank column: rank 1 first
+    assert 'data-order="asc"' in rank_first
     shot = tmp_path / "board.png"
     _chromium(browser, "--window-size=1400,900", f"--screenshot={shot}", f"{page}#sort=0,{column},desc")
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000

@@ -1,0 +1,135 @@
+"""The stopping rule and the stale-row rule: a run that hits the safety cap or was computed by older
+code is never ranked nor a reference; a capped first seed blocks its method's other seeds and
+variants; a record from older code is re-run. Also the board's honesty guards: HR@k hidden where it
+is trivially 1, rank marks that cannot contradict the significance column, ablation deltas that are
+the difference of two displayed numbers, and the code hash's scope."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from benchmark.code_hash import method_code_hash, method_code_modules
+from benchmark.leaderboard import ranked_table, render, shown_metrics
+from benchmark.significance import Mark, tie_ranks
+from tests.test_significance import USERS, _record, _store
+
+
+def _by_method(store):
+    by_method: dict[str, list[dict]] = {}
+    for record in store.latest():
+        by_method.setdefault(record["method"], []).append(record)
+    return by_method
+
+
+def _cap(store, method: str) -> None:
+    """Rewrite ``method``'s records as runs that hit the 900 s safety cap."""
+    lines = []
+    for line in store.records_path.read_text().splitlines():
+        record = json.loads(line)
+        if record["method"] == method:
+            record["training"] = {"stopped_by": "wall_clock", "epochs": 4, "best_epoch": 3}
+        record["budget"] = {"patience": 5, "max_epochs": 200, "wall_clock_s": 900}
+        lines.append(json.dumps(record))
+    store.records_path.write_text("\n".join(lines) + "\n")
+
+
+def test_a_capped_run_is_unranked_and_never_the_reference(tmp_path):
+    rng = np.random.default_rng(1)
+    best = [np.zeros(USERS.size, dtype=int) for _ in range(2)]  # the best classic numbers, but capped
+    good = [rng.integers(0, 3, USERS.size) for _ in range(2)]
+    store = _store(tmp_path, {"capped": (best, False), "good": (good, False),
+                              "weak": ([np.full(USERS.size, 12) for _ in range(2)], False)})
+    _cap(store, "capped")
+    rows, reference = ranked_table(store, _by_method(store))
+    by_name = {row["method"]: row for row in rows}
+    assert reference == "good"
+    assert by_name["capped"]["rank"] == "–" and by_name["capped"]["mark"].text == "unranked"
+    assert rows[-1]["method"] == "capped"  # listed after every ranked row despite the best mean
+    assert "not converged: hit the 900 s safety cap in 2/2 seeds" in by_name["capped"]["notes"]
+    assert "needs at least 2.2x the cap" in by_name["capped"]["notes"]  # 4 epochs done, >= 5 more needed... at least 9/4
+    board = render(store, "toy").read_text()
+    assert "**Converged**: 4 of 6 runs" in board
+
+
+def test_a_stale_row_is_marked_and_unranked(tmp_path):
+    store = _store(tmp_path, {"a": ([np.zeros(USERS.size, dtype=int)], False), "b": ([np.ones(USERS.size, dtype=int)], False)})
+    rows, reference = ranked_table(store, _by_method(store), code_hashes={"a": "new", "b": "new"})
+    assert all(row["rank"] == "–" for row in rows) and reference is None  # no record carries the current code hash
+    assert all("stale: computed by older code" in row["notes"] for row in rows)
+    rows, reference = ranked_table(store, _by_method(store))  # without code hashes nothing is judged stale
+    assert reference == "a"
+
+
+def test_rank_and_significance_never_contradict():
+    rows = [{"NDCG@10": (0.50, 0.05)}, {"NDCG@10": (0.48, 0.05)}, {"NDCG@10": (0.47, 0.05)}]
+    marks = [Mark("reference"), Mark("worse (p=0.001)"), Mark("n.s. (p=0.4)")]
+    ranks = tie_ranks(rows, marks=marks)
+    assert ranks[0] != ranks[1]  # overlapping intervals, but significantly worse: not tied with the reference
+    assert tie_ranks(rows) == ["=1", "=1", "=1"]  # intervals alone would have tied all three
+
+
+def test_hr_at_k_is_hidden_where_it_is_always_one():
+    assert "HR@20" not in shown_metrics("cand-19") and "HR@10" in shown_metrics("cand-19")
+    assert "HR@20" in shown_metrics("cand-99") and "HR@20" in shown_metrics("full")
+    assert "NDCG@20" in shown_metrics("cand-19")
+
+
+def test_code_hash_covers_the_method_and_its_shared_layers_only():
+    darec = method_code_modules("methods.darec")
+    assert {"methods.darec", "methods.llm.itemrec", "methods.llm.adapters", "benchmark.training",
+            "benchmark.metrics", "benchmark.split", "benchmark.candidates", "benchmark.evaluation"} <= set(darec)
+    assert "methods.delrec" not in darec and "benchmark.leaderboard" not in darec
+    assert "methods.llm.itemrec" not in method_code_modules("methods.pop")
+    assert method_code_hash("methods.darec") != method_code_hash("methods.mixrec")
+    assert method_code_hash("methods.darec") == method_code_hash("methods.darec")
+
+
+# -- the run plan ---------------------------------------------------------------------------------
+import dataclasses  # noqa: E402
+
+import pytest  # noqa: E402
+
+from benchmark.profiles import load_profile  # noqa: E402
+from benchmark.registry import Registry  # noqa: E402
+from benchmark.results import ResultStore  # noqa: E402
+from benchmark.runner import pilots, plan  # noqa: E402
+from methods import BUILTIN_METHODS  # noqa: E402
+from tests.conftest import run_units  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def small_profile():
+    profile = load_profile("ci")
+    return dataclasses.replace(profile, user_cap=60, max_history=10,
+                               budget=dataclasses.replace(profile.budget, max_epochs=2))
+
+
+def test_a_first_seed_that_hits_the_cap_blocks_the_other_seeds(small_profile, tmp_path):
+    capped = dataclasses.replace(small_profile, budget=dataclasses.replace(small_profile.budget, wall_clock_s=1e-6))
+    registry, store = Registry(BUILTIN_METHODS), ResultStore(tmp_path / "ci")
+    units = plan(capped, registry, ["sasrec-ce", "pop"], ["ml-100k"], [0, 1], store, False)
+    first = pilots(units)
+    assert sorted((u.method.name, u.seed) for u in first) == [("pop", 0), ("sasrec-ce", 0)]
+    run_units(capped, store, first)
+    assert {r["method"]: r["training"]["stopped_by"] for r in store.latest()} == {"sasrec-ce": "wall_clock", "pop": "completed"}
+    again = {(u.method.name, u.seed): u for u in plan(capped, registry, ["sasrec-ce", "pop"], ["ml-100k"], [0, 1], store, False)}
+    assert again[("sasrec-ce", 1)].blocked.startswith("not run: sasrec-ce seed 0 hit the 1e-06 s safety cap")
+    assert not again[("sasrec-ce", 1)].pending and again[("pop", 1)].pending  # pop converged: its seed 1 runs
+    assert again[("sasrec-ce", 0)].done
+
+
+def test_a_record_from_older_code_is_re_run_unless_kept(small_profile, tmp_path):
+    registry, store = Registry(BUILTIN_METHODS), ResultStore(tmp_path / "ci")
+    run_units(small_profile, store, plan(small_profile, registry, ["pop"], ["ml-100k"], [0], store, False))
+    assert all(u.done for u in plan(small_profile, registry, ["pop"], ["ml-100k"], [0], store, False))
+    lines = [json.loads(line) for line in store.records_path.read_text().splitlines()]
+    assert {r["code_hash"] for r in lines} == {method_code_hash("methods.pop")}
+    for record in lines:
+        record["code_hash"] = "older-code"
+    store.records_path.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    assert all(u.pending for u in plan(small_profile, registry, ["pop"], ["ml-100k"], [0], store, False))
+    assert all(u.done for u in plan(small_profile, registry, ["pop"], ["ml-100k"], [0], store, False, keep_stale=True))
+    board = render(store, "ci", code_hashes={"pop": method_code_hash("methods.pop")}).read_text()
+    assert "stale: computed by older code" in board and "| – | `pop` |" in board
