@@ -94,15 +94,18 @@ def tie_ranks(rows: list[dict[str, Any]], metric: str = PRIMARY_METRIC, marks: l
     group with its position as rank (competition ranking), so ranks never go up as means go down.
     With ``marks`` (the rows' significance marks), a row also opens a new group when its verdict
     against the reference differs from the group leader's, so a row marked significantly worse
-    never shares a rank with the reference or with a row marked not significant: the rank column
-    and the significance column cannot contradict each other."""
+    never shares a rank with the reference or with a row marked not significant; and a row not
+    significantly different from the reference joins the reference's group even when the seed
+    intervals do not overlap (as with one seed). So the rank column and the significance column
+    cannot contradict each other."""
     ranks: list[int] = []
     leader_low, leader_verdict = None, None
     for position, row in enumerate(rows, start=1):
         mean, half = row[metric]
         low, high = mean - (half or 0.0), mean + (half or 0.0)
         own = verdict(marks[position - 1]) if marks else None
-        if leader_low is not None and high >= leader_low and own == leader_verdict:
+        joins = own == leader_verdict and (high >= leader_low or own == "same") if leader_low is not None else False
+        if joins:
             ranks.append(ranks[-1])
         else:
             ranks.append(position)

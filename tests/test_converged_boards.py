@@ -68,6 +68,9 @@ def test_rank_and_significance_never_contradict():
     ranks = tie_ranks(rows, marks=marks)
     assert ranks[0] != ranks[1]  # overlapping intervals, but significantly worse: not tied with the reference
     assert tie_ranks(rows) == ["=1", "=1", "=1"]  # intervals alone would have tied all three
+    single_seed = [{"NDCG@10": (0.50, None)}, {"NDCG@10": (0.45, None)}, {"NDCG@10": (0.30, None)}]
+    ranks = tie_ranks(single_seed, marks=[Mark("reference"), Mark("n.s. (p=0.06)"), Mark("worse (p=1e-9)")])
+    assert ranks == ["=1", "=1", "3"]  # not significantly different from the reference: its rank
 
 
 def test_hr_at_k_is_hidden_where_it_is_always_one():
