@@ -259,6 +259,17 @@ def render(store: ResultStore, profile: str, cards: Mapping[str, Mapping[str, An
         for protocol, why in (r.get("skipped_protocols") or {}).items():
             not_run[(r["dataset"], protocol)][r["method"]] = why
     if loaded is not None and records:
+        ran = {r["base_method"] for r in records}
+        for method in (m for m in loaded.methods if m not in ran):
+            scope = (cards or {}).get(method, {})
+            limit = (loaded.method_config.get(method) or {}).get("max_candidates")
+            for key in tables:
+                if key[1] == "full" and scope.get("full_ranking") is False:
+                    continue
+                if key[1] != "full" and limit is not None and int(key[1].split("-")[1]) > limit:
+                    continue
+                not_run[key].setdefault(method, "not run yet: the profile lists it but this store has no record of it "
+                                                "(`python -m benchmark run --all` runs what is missing)")
         for method, entry in loaded.not_run.items():
             why = not_run_note(method, entry, loaded.budget.wall_clock_s, store.root.parent)
             for key in tables:
