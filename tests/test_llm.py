@@ -5,6 +5,7 @@ component proving that switching it off changes the computation."""
 from __future__ import annotations
 
 import importlib.util
+import tempfile
 import time
 from pathlib import Path
 
@@ -29,7 +30,8 @@ SMALL = dict(LLM_DEFAULTS, llm_history=4, item_max_tokens=6, proxy_steps=2, prox
 def context(seed: int = 0, trials: int = 2, seconds: float = 120.0, max_history: int = 10) -> RunContext:
     return RunContext(
         seed=seed, budget=Budget(max_epochs=1, patience=1, wall_clock_s=seconds, tuning_trials=trials),
-        max_history=max_history, device=torch.device("cpu"), cache_dir=Path("unused"),
+        max_history=max_history, device=torch.device("cpu"),
+        cache_dir=Path(tempfile.mkdtemp(prefix="benchmark-test-cache-")),  # the search caches its artifact here
         validate=lambda score: 0.0, deadline=time.monotonic() + seconds,
     )
 
