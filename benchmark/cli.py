@@ -280,16 +280,17 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from benchmark.leaderboard import render
     from dataclasses import replace
 
     from benchmark.estimates import artifact_seconds
+    from benchmark.leaderboard import render
     from benchmark.runner import estimate_seconds, pilots, plan
 
     if args.all and args.methods:
         raise BenchmarkError("use either --all or --methods, not both")
     profile, registry, methods, datasets, seeds = _selection(args)
     store = _store(args, profile.name)
+
     def make_plan():
         return plan(profile, registry, methods, datasets, seeds, store, args.force, seeds_given=bool(args.seeds),
                     keep_stale=args.keep_stale)
@@ -321,8 +322,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     execution = _execute(args, profile, store, first)
     ran_first = {u.config_hash for u in first}
     rest = [replace(u, done=True) if u.config_hash in ran_first else u for u in make_plan()]
+    announced = {u.config_hash for u in units if u.blocked}
     for unit in rest:
-        if unit.blocked and unit.config_hash not in {u.config_hash for u in units if u.blocked}:
+        if unit.blocked and unit.config_hash not in announced:
             print(f"  - {unit.label}: {unit.blocked}")
     second = _execute(args, profile, store, rest)
     execution.ran += second.ran

@@ -23,9 +23,10 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from benchmark.ablation import render_ablations
+from benchmark.ablation import headline_protocol, render_ablations
 from benchmark.confidence import mean_ci
 from benchmark.costs import render_costs
+from benchmark.errors import BenchmarkError
 from benchmark.html import markdown_to_html
 from benchmark.metrics import METRICS, PRIMARY_METRIC
 from benchmark.profiles import Profile, load_profile
@@ -76,7 +77,7 @@ def _group(records: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, lis
 
 def _notes(runs: list[dict[str, Any]], code_hashes: Mapping[str, str] | None = None) -> str:
     capped = sum(r["training"]["stopped_by"] == "max_epochs" for r in runs)
-    notes = [capped_note(runs)] if capped_note(runs) else []
+    notes = [note for note in (capped_note(runs),) if note]
     if any(stale(r, code_hashes) for r in runs):
         notes.append("stale: computed by older code than the method's current code (re-run it)")
     if capped:
@@ -180,7 +181,7 @@ def _profile(name: str) -> Profile | None:
     """The built-in profile a board belongs to (for its banner and not-run list), if there is one."""
     try:
         return load_profile(name)
-    except Exception:  # a board of a custom profile path or a renamed profile: render without it
+    except BenchmarkError:  # a board of a custom profile path or a renamed profile: render without it
         return None
 
 
@@ -194,9 +195,12 @@ def banner(records: list[dict[str, Any]], profile: Profile | None, code_hashes: 
     hardware = sorted({hardware_label(r.get("hardware", {})) for r in records})
     budgets = {json.dumps(r.get("budget"), sort_keys=True) for r in records}
     budget = records[0].get("budget") or {"patience": "?", "max_epochs": "?", "wall_clock_s": float("nan")}
-    done = sum(converged(r) for r in records if r["protocol"] == _headline(records, r))
-    runs = sum(1 for r in records if r["protocol"] == _headline(records, r))
-    old = sum(stale(r, code_hashes) for r in records if r["protocol"] == _headline(records, r))
+    by_run: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for record in records:
+        by_run[record["config_hash"]].append(record)
+    headlines = [next(r for r in run if r["protocol"] == headline_protocol(run)) for run in by_run.values()]
+    done = sum(converged(r) for r in headlines)
+    old = sum(stale(r, code_hashes) for r in headlines)
     not_run_methods = sorted(profile.not_run) if profile is not None else []
     return [
         "> **Read this first.**",
@@ -206,19 +210,13 @@ def banner(records: list[dict[str, Any]], profile: Profile | None, code_hashes: 
         "run is a safety cap, not a budget: a run that hits it is *not converged*, gets no rank and cannot be the "
         "reference of the `vs` column. Cost (train s, tokens, artifact time) is reported, not equalised."
         + (" (Records with different budgets are mixed here.)" if len(budgets) > 1 else ""),
-        f"> **Converged**: {done} of {runs} runs; {old} stale (computed by older code)."
+        f"> **Converged**: {done} of {len(headlines)} runs; {old} stale (computed by older code)."
         + (f" Not run: {', '.join(f'`{m}`' for m in not_run_methods)} (see the tables)." if not_run_methods else ""),
         "> **This board can show** how the ranked methods compare on these datasets, splits and candidate files "
         "under this profile's backbones (named in each LLM row's fidelity cell) and stopping rule. **It cannot show** "
         "how they compare at paper scale (larger or whole backbones, other datasets), nor anything about rows marked "
         "not converged, stale or not run; sampled-candidate boards can order methods differently from full ranking.",
     ]
-
-
-def _headline(records: list[dict[str, Any]], record: dict[str, Any]) -> str:
-    """A run counted once in the banner: its full-ranking record, or its first candidate board."""
-    return "full" if record["method_card"]["full_ranking"] else min(
-        (r["protocol"] for r in records if r["config_hash"] == record["config_hash"]), key=lambda p: int(p.split("-")[1]))
 
 
 def _note_versus_random(store: ResultStore, rows: list[dict[str, Any]], by_method: dict[str, list[dict[str, Any]]]) -> None:

@@ -13,11 +13,12 @@ Decisions (the issue left the details open):
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
+
+from benchmark.results import ResultStore
 
 CAPPED = "wall_clock"
 
@@ -58,14 +59,8 @@ def capped_note(runs: list[dict[str, Any]]) -> str:
 def not_run_note(method: str, entry: Mapping[str, Any], cap: float, results_root: Path) -> str:
     """The board's note for a method the profile does not run: N measured from the epochs it took
     to converge on ``entry['board']`` (committed records) times this hardware's seconds per epoch."""
-    path = results_root / entry["board"] / "records.jsonl"
-    epochs = []
-    if path.exists():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                record = json.loads(line)
-                if record["method"] == method and record["protocol"] == "full" and converged(record):
-                    epochs.append(record["training"]["epochs"])
+    epochs = [r["training"]["epochs"] for r in ResultStore(results_root / entry["board"]).latest()
+              if r["method"] == method and r["protocol"] == "full" and converged(r)]
     if not epochs:
         return f"not run: {entry['why']}; no converged run on `{entry['board']}` to measure the shortfall"
     needed = float(np.mean(epochs)) * float(entry["epoch_s"])

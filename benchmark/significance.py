@@ -99,15 +99,17 @@ def tie_ranks(rows: list[dict[str, Any]], metric: str = PRIMARY_METRIC, marks: l
     intervals do not overlap (as with one seed). So the rank column and the significance column
     cannot contradict each other."""
     ranks: list[int] = []
-    leader_low, leader_verdict = None, None
+    leader_low, leader_verdict, leader_is_reference = None, None, False
     for position, row in enumerate(rows, start=1):
         mean, half = row[metric]
         low, high = mean - (half or 0.0), mean + (half or 0.0)
-        own = verdict(marks[position - 1]) if marks else None
-        joins = own == leader_verdict and (high >= leader_low or own == "same") if leader_low is not None else False
-        if joins:
+        mark = marks[position - 1] if marks else None
+        own = verdict(mark) if mark else None
+        overlaps = leader_low is not None and high >= leader_low
+        if leader_low is not None and own == leader_verdict and (overlaps or (leader_is_reference and own == "same")):
             ranks.append(ranks[-1])
         else:
             ranks.append(position)
             leader_low, leader_verdict = low, own
+            leader_is_reference = mark is not None and mark.text == "reference"
     return [f"={r}" if ranks.count(r) > 1 else str(r) for r in ranks]

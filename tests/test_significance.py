@@ -83,3 +83,4 @@ def test_a_table_without_classic_methods_has_no_reference(tmp_path):
     by_method = {r["method"]: [r] for r in store.latest()}
     rows, reference = ranked_table(store, by_method)
     assert reference is None and {row["mark"].text for row in rows} == {"no classic baseline"}
+    assert [row["rank"] for row in rows] == ["1", "2"]  # no reference to be "not significantly different" from
