@@ -13,7 +13,10 @@ Pipeline per run:
 2. Recommender: the profile's backbone with LoRA r=8, alpha 16, dropout 0.05 on q,k,v,o; each
    epoch, every user with two training items contributes its last training item as a positive and
    one uniformly drawn item it never interacted with as a negative (the paper's 1:1), in one
-   packed row (``methods.llm.yesno``).
+   packed row (``methods.llm.yesno``). Early stopping reads valid NDCG@10 after every epoch; a
+   profile may set ``validation_users`` to read it on a fixed seeded subset of users (the same
+   subset every epoch and seed), because on a CPU one full validation pass costs as much as the
+   epoch it judges. Test evaluation always covers every user.
 3. Score: logit(yes) - logit(no) at each candidate's answer position; pointwise, so the method is
    on the candidate boards only.
 """
@@ -76,6 +79,7 @@ DEFAULTS: dict[str, Any] = {
     "learning_rate": 1e-3,
     "weight_decay": 5e-4,
     "max_candidates": None,  # candidate boards above this N are not run (budget); None = all
+    "validation_users": None,  # validate each epoch on a fixed subset of this many users (None = all)
 }
 
 
@@ -143,7 +147,7 @@ class LLMTRSR(Method):
             raise BenchmarkError("llm-trsr: no user has two training items to learn from")
         report = train_with_early_stopping(
             self.model, optimizer, lambda epoch: self._epoch(data, rows, ctx.seed, epoch), self._loss,
-            self.score, ctx, self._validation_estimate(data, rows, ctx),
+            self.score, ctx, self._validation_estimate(data, rows, ctx), config["validation_users"],
         )
         report.artifact_seconds = summarise_s
         report.artifact_build_seconds = float(summary_notes.get("build_seconds", 0.0))
@@ -244,7 +248,9 @@ class LLMTRSR(Method):
         return self.model.loss(packed, labels, self.config["loss_on"], self.separator)
 
     def _validation_estimate(self, data: TrainView, rows: Tensor, ctx: RunContext) -> float:
-        return validation_seconds(self.score, self.model, data, rows, ctx.max_history, ctx.validation_users, probe=16)
+        users = ctx.validation_users if self.config["validation_users"] is None else \
+            min(ctx.validation_users, self.config["validation_users"])
+        return validation_seconds(self.score, self.model, data, rows, ctx.max_history, users, probe=16)
 
     # -- scoring ---------------------------------------------------------------------------------
     @torch.no_grad()
