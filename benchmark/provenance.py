@@ -10,7 +10,7 @@ from importlib.metadata import PackageNotFoundError, version
 import psutil
 import torch
 
-from benchmark.paths import REPO_ROOT
+from benchmark.paths import REPO_ROOT, results_root
 
 PACKAGES = ("torch", "recbole", "numpy", "pandas", "scipy", "transformers", "peft")
 
@@ -25,8 +25,19 @@ def code_version() -> dict[str, object]:
         return out.stdout.strip() if out.returncode == 0 else None
 
     sha = git("rev-parse", "HEAD")
-    status = git("status", "--porcelain", "--untracked-files=no")
+    status = git("status", "--porcelain", "--untracked-files=no", "--", ".", *_results_exclusion())
     return {"git_sha": sha, "dirty": None if status is None else bool(status)}
+
+
+def _results_exclusion() -> list[str]:
+    """Records landing in the committed results folder are data, not code: a run that appends
+    to ``leaderboards/`` must not mark the next run's code as dirty (a board run starts a new
+    runner after its pilots, by which time the pilots' records are uncommitted changes)."""
+    try:
+        relative = results_root().resolve().relative_to(REPO_ROOT)
+    except ValueError:  # results outside the checkout never show in its status
+        return []
+    return [f":(exclude){relative.as_posix()}"]
 
 
 def package_versions() -> dict[str, str | None]:
