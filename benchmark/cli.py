@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -27,34 +28,68 @@ def _registry():
     return Registry(BUILTIN_METHODS)
 
 
-def _csv(text: str | None) -> list[str] | None:
-    return [p.strip() for p in text.split(",") if p.strip()] if text else None
+def _csv(text: str | None, option: str | None = None) -> list[str] | None:
+    """Comma-separated values, or None when the option was not given. ``option`` names it for the
+    error when it was given but lists nothing (``--methods ""`` must not mean "all")."""
+    if text is None:
+        return None
+    values = [p.strip() for p in text.split(",") if p.strip()]
+    if not values and option:
+        raise BenchmarkError(f"{option} is empty; expected comma-separated names, e.g. {option} pop,sasrec-ce")
+    return values or None
+
+
+def _at_least(least: int):
+    """argparse type: an integer >= ``least``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, found '{text}'") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"must be >= {least}, found {value}")
+        return value
+    return parse
 
 
 def _seeds(text: str | None) -> list[int] | None:
-    if not text:
+    values = _csv(text, "--seeds")
+    if values is None:
         return None
     try:
-        return [int(s) for s in _csv(text) or []]
+        seeds = [int(s) for s in values]
     except ValueError:
         raise BenchmarkError(f"--seeds expects comma-separated integers, found '{text}'") from None
+    if len(set(seeds)) != len(seeds):
+        raise BenchmarkError(f"--seeds lists a seed more than once: '{text}'")
+    if any(s < 0 for s in seeds):
+        raise BenchmarkError(f"--seeds must be non-negative integers, found '{text}'")
+    return seeds
 
 
 def _duration(seconds: float) -> str:
     return f"{seconds / 60:.1f} min" if seconds >= 90 else f"{seconds:.0f} s"
 
 
-def _store(args, profile_name: str):
+def _store(args, profile, datasets: Sequence[str] | None = None):
+    """The command's results store (``benchmark.store_location`` decides; says so when it is not
+    the committed board)."""
+    from benchmark.cards import available_datasets
+    from benchmark.profiles import profile_file
     from benchmark.results import ResultStore
+    from benchmark.store_location import store_root
 
-    root = Path(args.results) if args.results else results_root()
-    return ResultStore(root / profile_name)
+    chosen = list(datasets) if datasets is not None else (_csv(getattr(args, "datasets", None)) or list(profile.datasets))
+    root, why = store_root(args.results, profile.name, profile_file(args.profile), chosen, available_datasets())
+    if why:
+        log.info("results go to %s, not a committed board: %s (pass --results to choose the folder)", root, why)
+    return ResultStore(root)
 
 
 def _method_specs(args: argparse.Namespace, profile, registry) -> list[str]:
     """The specs to run: ``--methods`` or the profile's; a bare method name brings its ablation and
     config variants unless ``--no-variants``; a spec with ``[...]`` is taken as is."""
-    names = _csv(args.methods) or list(profile.methods)
+    names = _csv(args.methods, "--methods") or list(profile.methods)
     if args.no_variants:
         return names
     methods = [v for name in names for v in (registry.ablation_variants(name) if "[" not in name else [name])]
@@ -66,7 +101,10 @@ def _selection(args: argparse.Namespace):
     profile = load_profile(args.profile)
     registry = _registry()
     methods = _method_specs(args, profile, registry)
-    return profile, registry, methods, _csv(args.datasets) or list(profile.datasets), _seeds(args.seeds) or list(profile.seeds)
+    datasets = _csv(args.datasets, "--datasets") or list(profile.datasets)
+    if len(set(datasets)) != len(datasets):
+        raise BenchmarkError(f"--datasets lists a dataset more than once: '{args.datasets}'")
+    return profile, registry, methods, datasets, _seeds(args.seeds) or list(profile.seeds)
 
 
 def _runner_spec(args: argparse.Namespace, profile, store):
@@ -144,7 +182,7 @@ def _cards(registry) -> dict[str, dict]:
     """Every registered method's card fields, for the HTML board."""
     from dataclasses import asdict
 
-    return {name: asdict(registry.get(name).card) for name in registry.names()}
+    return {name: asdict(registry.get(name).card) for name in registry.loadable()[0]}
 
 
 def _code_hashes(registry, store) -> dict[str, str]:
@@ -169,7 +207,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.bundle:
         return _check_bundle(args)
     profile, registry, methods, datasets, seeds = _selection(args)
-    committed_store = _store(args, profile.name)
+    committed_store = _store(args, profile)
     wanted = set(methods)
     committed = [r for r in committed_store.latest()
                  if r["method"] in wanted and r["dataset"] in datasets and (r["seed"] in seeds)]
@@ -194,9 +232,9 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
     args.methods, args.seeds, args.no_variants = args.method, None, False
     profile, registry, specs, datasets, seeds = _selection(args)
-    store = _store(args, profile.name)
+    store = _store(args, profile)
     out = Path(args.out or f"submission-{args.method}-{profile.name}")
-    with tempfile.TemporaryDirectory(prefix="benchmark-submit-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="benchmark-submit-") as scratch, store.exclusive("submit"):
         log_file = Path(scratch) / "submit.log"
         handler = logging.FileHandler(log_file)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -233,31 +271,32 @@ def cmd_tune(args: argparse.Namespace) -> int:
     trials = profile.hpo_trials if args.trials is None else args.trials
     if trials < 1:
         raise BenchmarkError(f"profile '{profile.name}' has hpo_trials {profile.hpo_trials}; pass --trials N to tune anyway")
-    store = _store(args, profile.name)
+    store = _store(args, profile)
     storage = args.storage or default_storage(store.root)
     runner = _runner(args, profile, store)
-    seed = profile.seeds[0]
-    for name in methods:
-        card = registry.get(name).card
-        check_space(name, card.search_space, card.defaults)
-        for dataset in datasets:
-            if not card.search_space:
-                print(f"{name} on {dataset}: the card declares no search space; card defaults are used (0 trials)")
-                continue
-            dataset_card = load_card(dataset)
-            data = runner.data(dataset_card)
-            rows = runner.eval_rows(data)
+    with store.exclusive("tune"):
+        seed = profile.seeds[0]
+        for name in methods:
+            card = registry.get(name).card
+            check_space(name, card.search_space, card.defaults)
+            for dataset in datasets:
+                if not card.search_space:
+                    print(f"{name} on {dataset}: the card declares no search space; card defaults are used (0 trials)")
+                    continue
+                dataset_card = load_card(dataset)
+                data = runner.data(dataset_card)
+                rows = runner.eval_rows(data)
 
-            def objective_fit(params, dataset_card=dataset_card, data=data, rows=rows):
-                resolved = registry.resolve(name, profile.method_config, params)
-                unit = RunUnit(resolved, dataset_card, seed, "tuning-trial", (), False)
-                method, report, seconds = runner.fit(unit, data, rows)
-                value = report.best_valid if report.best_valid is not None else runner.valid_score(unit, data, rows, method)
-                return value, {"train_s": round(seconds, 3), "stopped_by": report.stopped_by, "epochs": report.epochs}
+                def objective_fit(params, dataset_card=dataset_card, data=data, rows=rows):
+                    resolved = registry.resolve(name, profile.method_config, params)
+                    unit = RunUnit(resolved, dataset_card, seed, "tuning-trial", (), False)
+                    method, report, seconds = runner.fit(unit, data, rows)
+                    value = report.best_valid if report.best_valid is not None else runner.valid_score(unit, data, rows, method)
+                    return value, {"train_s": round(seconds, 3), "stopped_by": report.stopped_by, "epochs": report.epochs}
 
-            outcome = tune_method(name, dataset, profile, card.search_space, trials, storage, store.root, objective_fit)
-            print(f"{name} on {dataset}: {outcome['trials']} trials, best valid NDCG@10 {outcome['best_valid']:.4f} "
-                  f"with {outcome['params']}")
+                outcome = tune_method(name, dataset, profile, card.search_space, trials, storage, store.root, objective_fit)
+                print(f"{name} on {dataset}: {outcome['trials']} trials, best valid NDCG@10 {outcome['best_valid']:.4f} "
+                      f"with {outcome['params']}")
     print(f"Tuned parameters are in {store.root / 'tuning'}; `run` uses them (records and boards say so).")
     return 0
 
@@ -289,7 +328,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.all and args.methods:
         raise BenchmarkError("use either --all or --methods, not both")
     profile, registry, methods, datasets, seeds = _selection(args)
-    store = _store(args, profile.name)
+    store = _store(args, profile)
 
     def make_plan():
         return plan(profile, registry, methods, datasets, seeds, store, args.force, seeds_given=bool(args.seeds),
@@ -300,6 +339,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     estimates = [estimate_seconds(u, store, profile) for u in pending]
     measured = sum(1 for _, m in estimates if m)
     done = sum(u.done for u in units)
+    print(f"Records: {store.records_path}")
     print(f"Plan: profile '{profile.name}', {len(units)} runs ({done} already done with the current code, skipped), "
           f"{len(methods)} methods x {len(datasets)} datasets x {len(seeds)} seeds")
     for unit, (seconds, was_measured) in zip(pending, estimates):
@@ -315,38 +355,42 @@ def cmd_run(args: argparse.Namespace) -> int:
           f"teachers, searches, stage 1) when the cache is empty: {_duration(artifacts)} as measured by this store's records")
     if args.dry_run:
         return 0
-    started = time.perf_counter()
-    # The first seed of every full model runs first: a method whose first seed hits the safety cap
-    # gets no further seeds or variants (``plan`` blocks them once that record exists).
-    first = pilots(units)
-    execution = _execute(args, profile, store, first)
-    ran_first = {u.config_hash for u in first}
-    rest = [replace(u, done=True) if u.config_hash in ran_first else u for u in make_plan()]
-    announced = {u.config_hash for u in units if u.blocked}
-    for unit in rest:
-        if unit.blocked and unit.config_hash not in announced:
-            print(f"  - {unit.label}: {unit.blocked}")
-    second = _execute(args, profile, store, rest)
-    execution.ran += second.ran
-    execution.failures += second.failures
-    path = render(store, profile.name, _cards(registry), _code_hashes(registry, store))
-    print(f"Ran {execution.ran} runs in {_duration(time.perf_counter() - started)}.")
-    print(f"Leaderboard: {path}")
-    return 1 if execution.failures else 0
+    with store.exclusive("run"):
+        started = time.perf_counter()
+        # The first seed of every full model runs first: a method whose first seed hits the safety cap
+        # gets no further seeds or variants (``plan`` blocks them once that record exists).
+        first = pilots(units)
+        execution = _execute(args, profile, store, first)
+        ran_first = {u.config_hash for u in first}
+        rest = [replace(u, done=True) if u.config_hash in ran_first else u for u in make_plan()]
+        announced = {u.config_hash for u in units if u.blocked}
+        for unit in rest:
+            if unit.blocked and unit.config_hash not in announced:
+                print(f"  - {unit.label}: {unit.blocked}")
+        second = _execute(args, profile, store, rest)
+        execution.ran += second.ran
+        execution.failures += second.failures
+        path = render(store, profile.name, _cards(registry), _code_hashes(registry, store))
+        print(f"Ran {execution.ran} runs in {_duration(time.perf_counter() - started)}.")
+        print(f"Leaderboard: {path}")
+        return 1 if execution.failures else 0
 
 
 def cmd_list(args: argparse.Namespace) -> int:
     from benchmark.cards import available_datasets
 
     registry = _registry()
+    names, broken = registry.loadable()
     print("Methods (name: fidelity; components -> ablation variants):")
-    for name in registry.names():
+    for name in names:
         card = registry.get(name).card
         scope = "full ranking + candidates" if card.full_ranking else "candidates only"
         components = ", ".join(card.components) or "none"
         print(f"  {name}: {card.fidelity}; {scope}; components: {components}")
         for variant in registry.ablation_variants(name)[1:]:
             print(f"      {variant}")
+    for name, why in broken.items():
+        print(f"  {name}: NOT USABLE: {why}")
     print("Datasets:", ", ".join(available_datasets()))
     print("Profiles:", ", ".join(available_profiles()), f"(default: {DEFAULT_PROFILE})")
     return 0
@@ -356,7 +400,7 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     from benchmark.cards import available_datasets, load_card
     from benchmark.loading import load_split
 
-    names = _csv(args.datasets) or available_datasets()
+    names = _csv(args.datasets, "--datasets") or available_datasets()
     mirror = Path(args.mirror) if args.mirror else default_mirror()
     header = f"{'dataset':<12} {'users':>7} {'items':>7} {'inters':>8} {'len min':>7} {'median':>6} {'mean':>6} {'max':>5}  text fields"
     print(header)
@@ -376,7 +420,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     from benchmark.leaderboard import render
 
     profile = load_profile(args.profile)
-    store = _store(args, profile.name)
+    store = _store(args, profile)
     if not store.records_path.exists():
         raise BenchmarkError(f"no records for profile '{profile.name}' at {store.records_path}; run it first")
     registry = _registry()
@@ -394,9 +438,9 @@ def _shared_options(parser: argparse.ArgumentParser, *, results: str, progress: 
     if executor:
         parser.add_argument("--executor", choices=("local", "ray"), default="local",
                             help="where runs execute: this machine (default) or a Ray cluster")
-        parser.add_argument("--jobs", type=int, default=1, help="local executor: runs at a time in worker processes (default 1)")
+        parser.add_argument("--jobs", type=_at_least(1), default=1, help="local executor: runs at a time in worker processes (default 1)")
         parser.add_argument("--address", help="ray executor: cluster address (default: start a local Ray instance)")
-        parser.add_argument("--retries", type=int, default=1, help="times a failed run is retried before it is reported (default 1)")
+        parser.add_argument("--retries", type=_at_least(0), default=1, help="times a failed run is retried before it is reported (default 1)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -480,8 +524,39 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    command = getattr(args, "command", None) or args.handler.__name__.removeprefix("cmd_")
     try:
         return args.handler(args)
     except BenchmarkError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"interrupted: `{command}` stopped; every record already written is kept, and a re-run resumes "
+              "from them", file=sys.stderr)
+        return 130
+    except Exception as exc:  # last resort: one line for the user, the traceback in a file
+        where = _write_crash_log(command)
+        print(f"error: `{command}` failed unexpectedly: {type(exc).__name__}: {exc} (traceback in {where}; "
+              "records already written are kept)", file=sys.stderr)
+        return 1
+
+
+def _write_crash_log(command: str) -> Path:
+    """The current exception's traceback in a new file under ``runs/crash-logs`` (or the system
+    temp folder when that is not writable); returns its path."""
+    import tempfile
+    import traceback
+
+    from benchmark.store_location import local_results_root
+
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    text = f"benchmark {command}, argv {sys.argv!r}\n\n{traceback.format_exc()}"
+    for folder in (local_results_root() / "crash-logs", Path(tempfile.gettempdir())):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f"benchmark-{command}-{stamp}-{os.getpid()}.log"
+            path.write_text(text, encoding="utf-8")
+            return path
+        except OSError:
+            continue
+    return Path("(could not be written)")

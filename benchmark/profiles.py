@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,6 +100,15 @@ def load_profile(name_or_path: str) -> Profile:
 def _check(profile: Profile, where: str) -> None:
     if not profile.seeds:
         raise BenchmarkError(f"{where}: 'seeds' must list at least one seed")
+    for key in ("seeds", "ablation_seeds", "datasets", "methods", "candidates"):
+        values = getattr(profile, key)
+        if values is not None and len(set(values)) != len(values):
+            repeated = sorted({v for v in values if list(values).count(v) > 1}, key=str)
+            raise BenchmarkError(f"{where}: '{key}' lists {repeated[0]!r} more than once")
+    if not profile.datasets:
+        raise BenchmarkError(f"{where}: 'datasets' must list at least one dataset")
+    if profile.ablation_seeds is not None and not profile.ablation_seeds:
+        raise BenchmarkError(f"{where}: 'ablation_seeds' is empty; list at least one seed, or leave it out to use every seed")
     if profile.ablation_seeds is not None and not set(profile.ablation_seeds) <= set(profile.seeds):
         raise BenchmarkError(f"{where}: 'ablation_seeds' {list(profile.ablation_seeds)} must be a subset of 'seeds' {list(profile.seeds)}")
     if any(n < 1 for n in profile.candidates):
@@ -109,7 +119,11 @@ def _check(profile: Profile, where: str) -> None:
         raise BenchmarkError(f"{where}: 'device' must be cpu, cuda or auto, found '{profile.device}'")
     if profile.hpo_trials < 0:
         raise BenchmarkError(f"{where}: 'hpo_trials' must be >= 0, found {profile.hpo_trials}")
-    if profile.regression_tolerance < 0:
+    for key, value, least in (("user_cap", profile.user_cap, 1), ("budget.eval_user_cap", profile.budget.eval_user_cap, 1),
+                              ("budget.tuning_trials", profile.budget.tuning_trials, 0)):
+        if value is not None and value < least:
+            raise BenchmarkError(f"{where}: '{key}' must be >= {least}, found {value}")
+    if not math.isfinite(profile.regression_tolerance) or profile.regression_tolerance < 0:
         raise BenchmarkError(f"{where}: 'regression_tolerance' must be >= 0, found {profile.regression_tolerance}")
     for method, entry in profile.not_run.items():
         if not isinstance(entry, dict) or set(entry) != {"board", "epoch_s", "why"}:
@@ -118,5 +132,9 @@ def _check(profile: Profile, where: str) -> None:
         if method in profile.methods:
             raise BenchmarkError(f"{where}: '{method}' is both in 'methods' and in 'not_run'")
     b = profile.budget
+    for key, value in vars(b).items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise BenchmarkError(f"{where}: budget.{key} must be a finite number, found {value}")
     if b.max_epochs < 1 or b.patience < 1 or b.wall_clock_s <= 0:
-        raise BenchmarkError(f"{where}: budget needs max_epochs >= 1, patience >= 1, wall_clock_s > 0")
+        raise BenchmarkError(f"{where}: budget needs max_epochs >= 1, patience >= 1, wall_clock_s > 0; found "
+                             f"max_epochs {b.max_epochs}, patience {b.patience}, wall_clock_s {b.wall_clock_s}")

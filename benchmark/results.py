@@ -5,24 +5,58 @@ Writes are crash-safe: per-user files are written to a temporary file and rename
 one run unit are appended in a single ``write`` under an exclusive ``flock``, so concurrent runs
 never interleave or tear lines, and an interrupted run leaves no partial record. A re-run of the
 same config hash appends a newer record; readers keep the latest per record id.
+
+A torn last line (a short write on another system, a full disk) is skipped with a warning on
+read, and moved to ``records.jsonl.torn-<time>`` before the next append, so the append starts on
+a fresh line and the torn bytes stay available to inspect. Commands that write (``run``,
+``submit``, ``tune``) hold ``exclusive()``, a per-store lock, so two runs on one store cannot both
+do the same work. Every record is checked on read against ``REQUIRED_FIELDS``; bad records are
+reported one line each (file, line, reason).
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import io
 import json
 import logging
 import os
 import tempfile
-from pathlib import Path
-from typing import Any
+import time
+from pathlib import Path, PurePosixPath
+from typing import Any, Iterator
 
 import numpy as np
 
 from benchmark.errors import BenchmarkError
 
 log = logging.getLogger(__name__)
+
+# what every reader of a record relies on: field -> expected type
+REQUIRED_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "record_id": str, "config_hash": str, "method": str, "base_method": str, "dataset": str, "protocol": str,
+    "seed": int, "metrics": dict, "per_user_file": str, "profile": str,
+}
+
+
+def record_problem(record: Any) -> str | None:
+    """Why ``record`` cannot be used, or None when it has every required field with its type."""
+    if not isinstance(record, dict):
+        return f"expected a JSON object, found {type(record).__name__}"
+    for field, kind in REQUIRED_FIELDS.items():
+        if field not in record:
+            return f"missing key '{field}'"
+        value = record[field]
+        if not isinstance(value, kind) or isinstance(value, bool):
+            return f"key '{field}' must be {getattr(kind, '__name__', kind)}, found {type(value).__name__} {value!r:.40}"
+    per_user = PurePosixPath(record["per_user_file"])
+    if per_user.is_absolute() or ".." in per_user.parts or per_user.parts[:1] != ("per_user",):
+        return f"per_user_file must be a path under per_user/, found '{record['per_user_file']}'"
+    for name, value in record["metrics"].items():
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            return f"metric '{name}' must be a number, found {value!r:.40}"
+    return None
 
 
 class ResultStore:
@@ -38,17 +72,29 @@ class ResultStore:
             return []
         text = self.records_path.read_text(encoding="utf-8")
         lines = text.split("\n")
-        records = []
+        records, problems = [], []
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
             try:
-                records.append(json.loads(line))
+                record = json.loads(line)
             except json.JSONDecodeError as exc:
                 if number == len(lines):
-                    log.warning("%s:%d: ignoring an incomplete last line", self.records_path, number)
+                    log.warning("%s:%d: ignoring an incomplete last line (it is set aside before the next append)",
+                                self.records_path, number)
                     continue
-                raise BenchmarkError(f"{self.records_path}:{number}: malformed record ({exc.msg})") from None
+                problems.append(f"{self.records_path}:{number}: malformed record ({exc.msg})")
+                continue
+            problem = record_problem(record)
+            if problem:
+                problems.append(f"{self.records_path}:{number}: {problem}")
+            else:
+                records.append(record)
+        if len(problems) == 1:
+            raise BenchmarkError(f"bad record at {problems[0]}; fix or remove that line")
+        if problems:
+            shown = problems[:20] + ([f"... and {len(problems) - 20} more"] if len(problems) > 20 else [])
+            raise BenchmarkError(f"{len(problems)} bad records; fix or remove these lines:\n" + "\n".join(shown))
         return records
 
     def latest(self) -> list[dict[str, Any]]:
@@ -72,8 +118,43 @@ class ResultStore:
         return out
 
     def load_per_user(self, record: dict[str, Any]) -> dict[str, np.ndarray]:
-        with np.load(self.root / record["per_user_file"]) as stored:
-            return {k: stored[k] for k in stored.files}
+        """A record's per-user arrays (``allow_pickle`` stays off: the file is data, never code)."""
+        path = self.root / record["per_user_file"]
+        try:
+            with np.load(path, allow_pickle=False) as stored:
+                arrays = {k: stored[k] for k in stored.files}
+        except FileNotFoundError:
+            raise BenchmarkError(f"{path}: per-user file of record {record['record_id']} is missing") from None
+        except (ValueError, OSError, EOFError) as exc:  # not an npz, truncated, or holding pickled objects
+            raise BenchmarkError(f"{path}: unreadable per-user file of record {record['record_id']} ({exc})") from None
+        missing = {"users", "ranks"} - set(arrays)
+        if missing:
+            raise BenchmarkError(f"{path}: per-user file of record {record['record_id']} lacks {sorted(missing)} "
+                                 f"(found {sorted(arrays)})")
+        if arrays["users"].shape != arrays["ranks"].shape:
+            raise BenchmarkError(f"{path}: 'users' and 'ranks' differ in length "
+                                 f"({arrays['users'].shape} vs {arrays['ranks'].shape})")
+        return arrays
+
+    @contextlib.contextmanager
+    def exclusive(self, command: str) -> Iterator[None]:
+        """Hold this store's lock while ``command`` writes to it; a second writer gets a clear
+        error instead of repeating the first one's work."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self.root / ".lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
+                raise BenchmarkError(f"{self.root} is in use by {holder}; wait for it to finish, or pass "
+                                     "--results to write somewhere else") from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"`{command}` (pid {os.getpid()})".encode(), 0)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
 
     def write_unit(self, records: list[dict[str, Any]], per_user: dict[str, dict[str, np.ndarray]]) -> None:
         self.per_user_dir.mkdir(parents=True, exist_ok=True)
@@ -87,9 +168,10 @@ class ResultStore:
                 os.fsync(handle.fileno())
             os.replace(tmp, self.per_user_dir / f"{record_id}.npz")
         payload = "".join(json.dumps(r, sort_keys=True) + "\n" for r in records).encode("utf-8")
-        fd = os.open(self.records_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        fd = os.open(self.records_path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
+            self._set_aside_torn_tail(fd)
             written = os.write(fd, payload)
             if written != len(payload):
                 raise OSError(f"short write to {self.records_path}: {written} of {len(payload)} bytes")
@@ -97,3 +179,24 @@ class ResultStore:
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
+
+    def _set_aside_torn_tail(self, fd: int) -> None:
+        """If the file does not end with a newline, move its unfinished last line to a
+        ``.torn-<time>`` file beside it and cut it off, so the next append starts a fresh line."""
+        size = os.fstat(fd).st_size
+        if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
+            return
+        start = size
+        while start > 0:
+            chunk = os.pread(fd, min(65536, start), max(0, start - 65536))
+            cut = chunk.rfind(b"\n")
+            if cut >= 0:
+                start = start - len(chunk) + cut + 1
+                break
+            start -= len(chunk)
+        torn = os.pread(fd, size - start, start)
+        aside = self.records_path.with_name(f"{self.records_path.name}.torn-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}")
+        aside.write_bytes(torn)
+        os.ftruncate(fd, start)
+        log.warning("%s: its last line was incomplete (%d bytes, a torn write); moved it to %s before appending",
+                    self.records_path, len(torn), aside)

@@ -27,6 +27,11 @@ def read_yaml(path: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise BenchmarkError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise BenchmarkError(f"{path}: is a folder; expected a YAML file") from None
+    except UnicodeDecodeError as exc:
+        line = text_line_of(path, exc.start)
+        raise BenchmarkError(f"{path}:{line}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -36,6 +41,12 @@ def read_yaml(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise BenchmarkError(f"{path}: expected a mapping at the top level, found {type(data).__name__}")
     return data
+
+
+def text_line_of(path: Path, offset: int) -> int:
+    """The 1-based line of byte ``offset`` in ``path`` (for errors about undecodable bytes)."""
+    with open(path, "rb") as handle:
+        return handle.read(offset).count(b"\n") + 1
 
 
 def reject_unknown_keys(data: Mapping[str, Any], allowed: typing.Iterable[str], where: str) -> None:

@@ -24,7 +24,7 @@ import json
 import shutil
 import time
 from dataclasses import asdict
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from benchmark.errors import BenchmarkError
@@ -32,7 +32,7 @@ from benchmark.fetch import sha256_of
 from benchmark.leaderboard import current_records
 from benchmark.provenance import environment
 from benchmark.registry import Registry
-from benchmark.results import ResultStore
+from benchmark.results import ResultStore, record_problem
 from benchmark.tuning import TUNING_DIR
 
 BUNDLE_FORMAT = 1
@@ -93,12 +93,21 @@ def verify_bundle(folder: Path) -> dict[str, Any]:
     if not manifest_path.exists():
         raise BenchmarkError(f"{folder} is not a submission bundle: {MANIFEST} is missing")
     try:
-        manifest = json.loads(manifest_path.read_text())
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         files: dict[str, str] = manifest["files"]
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise BenchmarkError(f"{manifest_path}: malformed manifest ({exc})") from None
+        if not isinstance(files, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
+            raise TypeError("'files' must map file names to sha256 strings")
+        if not isinstance(manifest.get("method"), str):
+            raise KeyError("method")
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError) as exc:
+        raise BenchmarkError(f"{manifest_path}: malformed manifest ({type(exc).__name__}: {exc})") from None
     if manifest.get("format") != BUNDLE_FORMAT:
         raise BenchmarkError(f"{manifest_path}: bundle format {manifest.get('format')!r}, expected {BUNDLE_FORMAT}")
+    inside = folder.resolve()
+    for name in files:
+        pure = PurePosixPath(name)
+        if pure.is_absolute() or ".." in pure.parts or not (folder / name).resolve().is_relative_to(inside):
+            raise BenchmarkError(f"{manifest_path}: lists '{name}', a path outside the bundle")
     for name, expected in sorted(files.items()):
         path = folder / name
         if not path.is_file():
@@ -111,8 +120,16 @@ def verify_bundle(folder: Path) -> dict[str, Any]:
                       and str(p.relative_to(folder)) not in files and p.name != MANIFEST)
     if unlisted:
         raise BenchmarkError(f"bundle {folder}: '{unlisted[0]}' is not listed in {MANIFEST}")
-    for number, line in enumerate((folder / "records.jsonl").read_text().splitlines(), start=1):
-        record = json.loads(line)
+    if "records.jsonl" not in files:
+        raise BenchmarkError(f"bundle {folder}: records.jsonl is missing from {MANIFEST}")
+    for number, line in enumerate((folder / "records.jsonl").read_text(encoding="utf-8").splitlines(), start=1):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise BenchmarkError(f"bundle {folder}: records.jsonl line {number}: malformed record ({exc.msg})") from None
+        problem = record_problem(record)
+        if problem:
+            raise BenchmarkError(f"bundle {folder}: records.jsonl line {number}: {problem}")
         if record.get("base_method") != manifest["method"]:
             raise BenchmarkError(f"bundle {folder}: records.jsonl line {number} is a record of "
                                  f"'{record.get('base_method')}', expected '{manifest['method']}'")

@@ -18,9 +18,44 @@ from benchmark.fetch import sha256_of
 TEXT_TYPES = ("token", "token_seq")
 
 
+def _text(path: Path) -> str:
+    """The file's text; bytes that are not UTF-8 are an error naming the line."""
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise BenchmarkError(f"{path}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x}); "
+                             "save the file as UTF-8") from None
+    if not text.strip():
+        raise BenchmarkError(f"{path}: the file is empty")
+    return text
+
+
+def _column(path: Path, text: str, name: str) -> set[str]:
+    """The values of column ``name`` of an atomic file (header already checked)."""
+    lines = text.splitlines()
+    index = [c.partition(":")[0] for c in lines[0].split("\t")].index(name)
+    values = set()
+    for number, line in enumerate(lines[1:], start=2):
+        if not line.strip():
+            continue
+        cells = line.split("\t")
+        if len(cells) <= index:
+            raise BenchmarkError(f"{path}:{number}: expected at least {index + 1} tab-separated columns, found {len(cells)}")
+        values.add(cells[index])
+    return values
+
+
+def _check_user_item_lines(path: Path) -> None:
+    for number, line in enumerate(_text(path).splitlines(), start=1):
+        if line.strip() and len(line.split()) < 2:
+            raise BenchmarkError(f"{path}:{number}: expected 'user item' (two whitespace-separated fields), "
+                                 f"found {line.strip()[:40]!r}")
+
+
 def _header(path: Path) -> list[tuple[str, str]]:
-    with path.open(encoding="utf-8") as handle:
-        first = handle.readline().rstrip("\n")
+    first = _text(path).split("\n", 1)[0].rstrip("\r")
     columns = []
     for column in first.split("\t"):
         name, sep, kind = column.partition(":")
@@ -34,6 +69,7 @@ def card_for_path(path: Path) -> DatasetCard:
     path = path.resolve()
     name = re.sub(r"[^A-Za-z0-9_.-]", "_", path.stem if path.is_file() else path.name)
     if path.is_file():
+        _check_user_item_lines(path)
         source = Source(
             kind="local",
             format="user-item-lines",
@@ -56,7 +92,16 @@ def card_for_path(path: Path) -> DatasetCard:
     item = inter.with_suffix(".item")
     if item.exists():
         files.append(SourceFile(role="item", local_path=str(item), sha256=sha256_of(item)))
-        text_fields = tuple(n for n, kind in _header(item) if n != "item_id" and kind in TEXT_TYPES)
+        item_columns = dict(_header(item))
+        if "item_id" not in item_columns:
+            raise BenchmarkError(f"{item}:1: header lacks the column 'item_id:token' (found {list(item_columns)})")
+        text_fields = tuple(n for n in item_columns if n != "item_id" and item_columns[n] in TEXT_TYPES)
+        used, described = _column(inter, _text(inter), "item_id"), _column(item, _text(item), "item_id")
+        missing = sorted(used - described)
+        if missing:
+            raise BenchmarkError(
+                f"{item}: lacks {len(missing)} of the {len(used)} items that {inter.name} uses (e.g. '{missing[0]}'); "
+                "RecBole would silently drop their interactions. Add those items, or remove the .item file")
     return DatasetCard(
         name=name, title=f"user data {path.name}", licence="user-provided",
         source=Source(kind="local", format="atomic", files=tuple(files)),

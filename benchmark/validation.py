@@ -178,8 +178,8 @@ def validate_method(name: str, registry: Registry, profile: Profile, runner: Run
 
     try:
         method, first = fitted(full_model, data)
-    except BenchmarkError as exc:
-        return findings + [Finding("interface", False, str(exc))]
+    except Exception as exc:  # the method under test may fail in any way; that is a finding, not a crash
+        return findings + [Finding("interface", False, f"fit or score raised {type(exc).__name__}: {exc}")]
     problems = _interface(method)
     findings.append(Finding("interface", not problems, "; ".join(problems) or "fit/score/parameter_counts/tokens_processed conform"))
     if not full_ranking:

@@ -82,8 +82,18 @@ class Wandering(_ItemBias):
         return super().score(batch) + self.noise[batch.candidates]
 
 
+class Crashing(_ItemBias):
+    """Its fit raises an arbitrary exception: validate must report it, not crash."""
+
+    card = MethodCard(name="crashing", title="Crashing", fidelity="baseline", full_ranking=False,
+                      description="raises inside fit")
+
+    def fit(self, data: TrainView, ctx: RunContext) -> FitReport:
+        raise RuntimeError("numerical trouble in layer 3")
+
+
 BAD_METHODS = {"leaky": LeakyOracle, "deaf": DeafSwitch, "column": ColumnBiased,
-               "incomplete": IncompleteCard, "wandering": Wandering}
+               "incomplete": IncompleteCard, "wandering": Wandering, "crashing": Crashing}
 
 
 class Flaky(_ItemBias):

@@ -1,5 +1,6 @@
 """Bad input: one-line errors naming the culprit, exit code 2, no traceback, results untouched."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -8,7 +9,7 @@ import pytest
 
 from benchmark.cli import main
 from benchmark.paths import REPO_ROOT
-from tests.conftest import synthetic_rows, write_atomic
+from tests.conftest import minimal_record, synthetic_rows, write_atomic
 
 
 def run_cli(capsys, *args):
@@ -31,12 +32,15 @@ def results(tmp_path):
     """A results store holding one earlier record, to prove failures leave it untouched."""
     store = tmp_path / "results" / "ci"
     store.mkdir(parents=True)
-    (store / "records.jsonl").write_text('{"record_id": "earlier", "config_hash": "x"}\n')
+    (store / "records.jsonl").write_text(EARLIER)
     return tmp_path / "results"
 
 
+EARLIER = json.dumps(minimal_record()) + "\n"
+
+
 def untouched(results: Path) -> bool:
-    return (results / "ci" / "records.jsonl").read_text() == '{"record_id": "earlier", "config_hash": "x"}\n'
+    return (results / "ci" / "records.jsonl").read_text() == EARLIER
 
 
 def test_unknown_method(capsys, results):

@@ -49,6 +49,7 @@ def test_the_perturbed_copy_changes_only_test_targets(ml100k):
     ("column", "candidate order", "scores depend on column positions", []),
     ("wandering", "determinism", "give different scores", ["no test access"]),  # undecidable without determinism
     ("incomplete", "card", "card.paper is empty (required unless fidelity is 'baseline'", []),
+    ("crashing", "interface", "fit or score raised RuntimeError: numerical trouble in layer 3", []),
 ])
 def test_a_bad_method_is_rejected_naming_the_problem(runner, name, check, message, also_failed):
     findings = _findings(name, runner)
