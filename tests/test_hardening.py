@@ -137,3 +137,24 @@ def test_a_broken_plugin_is_named_and_does_not_break_list(monkeypatch, capsys):
     assert "nonexistent: NOT USABLE: method 'nonexistent': cannot load 'no_such_module:Thing'" in out
     assert "notamethod: NOT USABLE: method 'notamethod'" in out and "is not a benchmark.method.Method subclass" in out
     assert os.getcwd()  # the bad entry point was never called
+
+
+def test_ci_turns_a_missing_mirror_into_a_failure_not_a_skip(tmp_path):
+    """With BENCHMARK_REQUIRE_MIRROR=1 (as .ci/run sets it) a test that needs the mirror fails
+    when the mirror is absent; without it, the test is skipped."""
+    import subprocess
+    import sys
+
+    from benchmark.paths import REPO_ROOT
+
+    probe = tmp_path / "test_probe.py"
+    probe.write_text("from tests.conftest import mirror  # noqa: F401\n\n\ndef test_needs_it(mirror):\n    assert mirror.exists()\n")
+    base = {**os.environ, "BENCHMARK_TEST_MIRROR": str(tmp_path / "absent")}
+
+    def outcome(**env) -> str:
+        done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(probe)],
+                              env={**base, **env}, capture_output=True, text=True, cwd=REPO_ROOT, timeout=300)
+        return done.stdout.strip().splitlines()[-1]
+
+    assert "1 skipped" in outcome(BENCHMARK_REQUIRE_MIRROR="0")
+    assert "1 error" in outcome(BENCHMARK_REQUIRE_MIRROR="1")  # the fixture fails: red, not skipped
