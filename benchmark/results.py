@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 # what every reader of a record relies on: field -> expected type
 REQUIRED_FIELDS: dict[str, type | tuple[type, ...]] = {
     "record_id": str, "config_hash": str, "method": str, "base_method": str, "dataset": str, "protocol": str,
-    "seed": int, "metrics": dict, "per_user_file": str, "profile": str,
+    "seed": int, "metrics": dict, "per_user_file": str,
 }
 
 
