@@ -127,7 +127,7 @@ def test_own_data_results_never_land_on_the_committed_board(tmp_path, monkeypatc
     assert local in where.parents and where.parent.name.startswith("quick-")
 
 
-def test_a_broken_plugin_is_named_and_does_not_break_list(monkeypatch, capsys):
+def test_a_broken_plugin_is_named_and_does_not_break_list_runs_or_boards(monkeypatch, capsys, tmp_path):
     plugins = [EntryPoint(name="nonexistent", value="no_such_module:Thing", group=registry_module.ENTRY_POINT_GROUP),
                EntryPoint(name="notamethod", value="os:getcwd", group=registry_module.ENTRY_POINT_GROUP)]
     monkeypatch.setattr(registry_module, "entry_points", lambda group: plugins)
@@ -137,6 +137,9 @@ def test_a_broken_plugin_is_named_and_does_not_break_list(monkeypatch, capsys):
     assert "nonexistent: NOT USABLE: method 'nonexistent': cannot load 'no_such_module:Thing'" in out
     assert "notamethod: NOT USABLE: method 'notamethod'" in out and "is not a benchmark.method.Method subclass" in out
     assert os.getcwd()  # the bad entry point was never called
+    registry = cli._registry()
+    assert "pop" in cli._cards(registry) and "nonexistent" not in cli._cards(registry)  # boards still render
+    assert cli.main(["run", "--dry-run", "--profile", "ci", "--methods", "pop", "--results", str(tmp_path)]) == 0
 
 
 def test_ci_turns_a_missing_mirror_into_a_failure_not_a_skip(tmp_path):
