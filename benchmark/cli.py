@@ -71,16 +71,15 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 60:.1f} min" if seconds >= 90 else f"{seconds:.0f} s"
 
 
-def _store(args, profile, datasets: Sequence[str] | None = None):
-    """The command's results store (``benchmark.store_location`` decides; says so when it is not
-    the committed board)."""
+def _store(args, profile, datasets: Sequence[str]):
+    """The command's results store for these datasets (``benchmark.store_location`` decides; says
+    so when it is not the committed board)."""
     from benchmark.cards import available_datasets
     from benchmark.profiles import profile_file
     from benchmark.results import ResultStore
     from benchmark.store_location import store_root
 
-    chosen = list(datasets) if datasets is not None else (_csv(getattr(args, "datasets", None)) or list(profile.datasets))
-    root, why = store_root(args.results, profile.name, profile_file(args.profile), chosen, available_datasets())
+    root, why = store_root(args.results, profile.name, profile_file(args.profile), datasets, available_datasets())
     if why:
         log.info("results go to %s, not a committed board: %s (pass --results to choose the folder)", root, why)
     return ResultStore(root)
@@ -207,7 +206,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.bundle:
         return _check_bundle(args)
     profile, registry, methods, datasets, seeds = _selection(args)
-    committed_store = _store(args, profile)
+    committed_store = _store(args, profile, datasets)
     wanted = set(methods)
     committed = [r for r in committed_store.latest()
                  if r["method"] in wanted and r["dataset"] in datasets and (r["seed"] in seeds)]
@@ -232,7 +231,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
     args.methods, args.seeds, args.no_variants = args.method, None, False
     profile, registry, specs, datasets, seeds = _selection(args)
-    store = _store(args, profile)
+    store = _store(args, profile, datasets)
     out = Path(args.out or f"submission-{args.method}-{profile.name}")
     with tempfile.TemporaryDirectory(prefix="benchmark-submit-") as scratch, store.exclusive("submit"):
         log_file = Path(scratch) / "submit.log"
@@ -271,7 +270,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     trials = profile.hpo_trials if args.trials is None else args.trials
     if trials < 1:
         raise BenchmarkError(f"profile '{profile.name}' has hpo_trials {profile.hpo_trials}; pass --trials N to tune anyway")
-    store = _store(args, profile)
+    store = _store(args, profile, datasets)
     storage = args.storage or default_storage(store.root)
     runner = _runner(args, profile, store)
     with store.exclusive("tune"):
@@ -328,7 +327,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.all and args.methods:
         raise BenchmarkError("use either --all or --methods, not both")
     profile, registry, methods, datasets, seeds = _selection(args)
-    store = _store(args, profile)
+    store = _store(args, profile, datasets)
 
     def make_plan():
         return plan(profile, registry, methods, datasets, seeds, store, args.force, seeds_given=bool(args.seeds),
@@ -420,7 +419,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     from benchmark.leaderboard import render
 
     profile = load_profile(args.profile)
-    store = _store(args, profile)
+    store = _store(args, profile, profile.datasets)
     if not store.records_path.exists():
         raise BenchmarkError(f"no records for profile '{profile.name}' at {store.records_path}; run it first")
     registry = _registry()

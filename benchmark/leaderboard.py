@@ -77,7 +77,8 @@ def _group(records: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, lis
 
 def _notes(runs: list[dict[str, Any]], code_hashes: Mapping[str, str] | None = None) -> str:
     capped = sum(r["training"]["stopped_by"] == "max_epochs" for r in runs)
-    notes = [note for note in (capped_note(runs),) if note]
+    note = capped_note(runs)
+    notes = [note] if note else []
     if any(stale(r, code_hashes) for r in runs):
         notes.append("stale: computed by older code than the method's current code (re-run it)")
     if capped:

@@ -186,15 +186,9 @@ class ResultStore:
         size = os.fstat(fd).st_size
         if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
             return
-        start = size
-        while start > 0:
-            chunk = os.pread(fd, min(65536, start), max(0, start - 65536))
-            cut = chunk.rfind(b"\n")
-            if cut >= 0:
-                start = start - len(chunk) + cut + 1
-                break
-            start -= len(chunk)
-        torn = os.pread(fd, size - start, start)
+        content = os.pread(fd, size, 0)  # only on this rare repair path
+        start = content.rfind(b"\n") + 1
+        torn = content[start:]
         aside = self.records_path.with_name(f"{self.records_path.name}.torn-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}")
         aside.write_bytes(torn)
         os.ftruncate(fd, start)

@@ -21,17 +21,26 @@ from benchmark.errors import BenchmarkError
 T = TypeVar("T")
 
 
-def read_yaml(path: Path) -> dict[str, Any]:
-    """Parse a YAML file that must hold a mapping; errors name the file (and line, when known)."""
+def read_utf8(path: Path) -> str:
+    """A text file's contents; a missing file, a folder or bytes that are not UTF-8 are one-line
+    errors naming the file (and the line of the first bad byte)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         raise BenchmarkError(f"{path}: file not found") from None
     except IsADirectoryError:
-        raise BenchmarkError(f"{path}: is a folder; expected a YAML file") from None
+        raise BenchmarkError(f"{path}: is a folder; expected a file") from None
+    try:
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = text_line_of(path, exc.start)
-        raise BenchmarkError(f"{path}:{line}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})") from None
+        line = data[: exc.start].count(b"\n") + 1
+        raise BenchmarkError(f"{path}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+                             "save the file as UTF-8") from None
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """Parse a YAML file that must hold a mapping; errors name the file (and line, when known)."""
+    text = read_utf8(path)
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -41,12 +50,6 @@ def read_yaml(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise BenchmarkError(f"{path}: expected a mapping at the top level, found {type(data).__name__}")
     return data
-
-
-def text_line_of(path: Path, offset: int) -> int:
-    """The 1-based line of byte ``offset`` in ``path`` (for errors about undecodable bytes)."""
-    with open(path, "rb") as handle:
-        return handle.read(offset).count(b"\n") + 1
 
 
 def reject_unknown_keys(data: Mapping[str, Any], allowed: typing.Iterable[str], where: str) -> None:

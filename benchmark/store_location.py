@@ -43,11 +43,12 @@ def store_root(results: str | None, profile_name: str, profile_file: Path, datas
             raise BenchmarkError(f"--results {results}: is a file; expected a folder (created if missing)")
         return root / profile_name, None
     foreign = own_datasets(datasets, known_datasets)
-    if is_committed_profile(profile_file) and not foreign:
+    committed = is_committed_profile(profile_file)
+    if committed and not foreign:
         return results_root() / profile_name, None
     digest = hashlib.sha256()
     reasons = []
-    if not is_committed_profile(profile_file):
+    if not committed:
         digest.update(profile_file.read_bytes())
         reasons.append(f"profile file {profile_file} is not a committed profile")
     for name in foreign:

@@ -11,40 +11,21 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from benchmark.atomic import read_table
 from benchmark.cards import DatasetCard, Fields, Filtering, Source, SourceFile
 from benchmark.errors import BenchmarkError
 from benchmark.fetch import sha256_of
+from benchmark.schema import read_utf8
 
 TEXT_TYPES = ("token", "token_seq")
 
 
 def _text(path: Path) -> str:
-    """The file's text; bytes that are not UTF-8 are an error naming the line."""
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise BenchmarkError(f"{path}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x}); "
-                             "save the file as UTF-8") from None
+    """The file's text (UTF-8, not empty)."""
+    text = read_utf8(path)
     if not text.strip():
         raise BenchmarkError(f"{path}: the file is empty")
     return text
-
-
-def _column(path: Path, text: str, name: str) -> set[str]:
-    """The values of column ``name`` of an atomic file (header already checked)."""
-    lines = text.splitlines()
-    index = [c.partition(":")[0] for c in lines[0].split("\t")].index(name)
-    values = set()
-    for number, line in enumerate(lines[1:], start=2):
-        if not line.strip():
-            continue
-        cells = line.split("\t")
-        if len(cells) <= index:
-            raise BenchmarkError(f"{path}:{number}: expected at least {index + 1} tab-separated columns, found {len(cells)}")
-        values.add(cells[index])
-    return values
 
 
 def _check_user_item_lines(path: Path) -> None:
@@ -54,14 +35,15 @@ def _check_user_item_lines(path: Path) -> None:
                                  f"found {line.strip()[:40]!r}")
 
 
-def _header(path: Path) -> list[tuple[str, str]]:
+def _header(path: Path) -> dict[str, str]:
+    """``{column name: type}`` of an atomic file's first line (the file checked as UTF-8 first)."""
     first = _text(path).split("\n", 1)[0].rstrip("\r")
-    columns = []
+    columns = {}
     for column in first.split("\t"):
         name, sep, kind = column.partition(":")
         if not sep:
             raise BenchmarkError(f"{path}:1: header column '{column}' is not of the form name:type")
-        columns.append((name, kind))
+        columns[name] = kind
     return columns
 
 
@@ -84,7 +66,7 @@ def card_for_path(path: Path) -> DatasetCard:
         raise BenchmarkError(f"{path}: expected exactly one *.inter file, found {len(inters)}")
     inter = inters[0]
     files = [SourceFile(role="inter", local_path=str(inter), sha256=sha256_of(inter))]
-    header = dict(_header(inter))
+    header = _header(inter)
     for required in ("user_id", "item_id"):
         if required not in header:
             raise BenchmarkError(f"{inter}:1: header lacks the column '{required}:token' (found {list(header)})")
@@ -92,11 +74,11 @@ def card_for_path(path: Path) -> DatasetCard:
     item = inter.with_suffix(".item")
     if item.exists():
         files.append(SourceFile(role="item", local_path=str(item), sha256=sha256_of(item)))
-        item_columns = dict(_header(item))
+        item_columns = _header(item)
         if "item_id" not in item_columns:
             raise BenchmarkError(f"{item}:1: header lacks the column 'item_id:token' (found {list(item_columns)})")
-        text_fields = tuple(n for n in item_columns if n != "item_id" and item_columns[n] in TEXT_TYPES)
-        used, described = _column(inter, _text(inter), "item_id"), _column(item, _text(item), "item_id")
+        text_fields = tuple(n for n, kind in item_columns.items() if n != "item_id" and kind in TEXT_TYPES)
+        used, described = set(read_table(inter)["item_id"]), set(read_table(item)["item_id"])
         missing = sorted(used - described)
         if missing:
             raise BenchmarkError(
