@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Sequence
 
 from benchmark.errors import BenchmarkError
-from benchmark.paths import default_mirror, results_root
+from benchmark.paths import default_mirror
 from benchmark.profiles import DEFAULT_PROFILE, available_profiles, load_profile
 
 log = logging.getLogger("benchmark")
@@ -160,7 +160,7 @@ def _rerun_and_compare(args: argparse.Namespace, profile, committed: list[dict],
 
 
 def _check_bundle(args: argparse.Namespace) -> int:
-    from benchmark.runner import plan
+    from benchmark.planning import plan
     from benchmark.submission import bundle_units, verify_bundle
 
     folder = Path(args.bundle)
@@ -201,7 +201,7 @@ def _code_hashes(registry, store) -> dict[str, str]:
 def cmd_check(args: argparse.Namespace) -> int:
     """Re-run the profile (or a submission bundle) into a scratch store and compare every metric
     with the committed records."""
-    from benchmark.runner import plan
+    from benchmark.planning import plan
 
     if args.bundle:
         return _check_bundle(args)
@@ -226,7 +226,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     import torch
 
     from benchmark.profiles import profile_file
-    from benchmark.runner import plan
+    from benchmark.planning import plan
     from benchmark.submission import write_bundle
 
     args.methods, args.seeds, args.no_variants = args.method, None, False
@@ -262,7 +262,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
 def cmd_tune(args: argparse.Namespace) -> int:
     """Equal-budget TPE tuning on valid NDCG@10 for each (method, dataset); outcomes used by run."""
     from benchmark.cards import load_card
-    from benchmark.runner import RunUnit
+    from benchmark.planning import RunUnit
     from benchmark.tuning import check_space, default_storage, tune_method
 
     args.no_variants, args.seeds = True, None
@@ -322,7 +322,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from benchmark.estimates import artifact_seconds
     from benchmark.leaderboard import render
-    from benchmark.runner import estimate_seconds, pilots, plan
+    from benchmark.paths import cache_dir
+    from benchmark.planning import estimate_seconds, pilots, plan
 
     if args.all and args.methods:
         raise BenchmarkError("use either --all or --methods, not both")
@@ -356,6 +357,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0
     with store.exclusive("run"):
         started = time.perf_counter()
+        cache_was_empty = not any(cache_dir().glob("*/*")) if cache_dir().exists() else True
         # The first seed of every full model runs first: a method whose first seed hits the safety cap
         # gets no further seeds or variants (``plan`` blocks them once that record exists).
         first = pilots(units)
@@ -370,7 +372,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         execution.ran += second.ran
         execution.failures += second.failures
         path = render(store, profile.name, _cards(registry), _code_hashes(registry, store))
-        print(f"Ran {execution.ran} runs in {_duration(time.perf_counter() - started)}.")
+        elapsed = time.perf_counter() - started
+        store.log_invocation({
+            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seconds": round(elapsed, 1),
+            "ran": execution.ran, "failures": execution.failures, "force": bool(args.force), "profile": profile.name,
+            "methods": methods, "datasets": datasets, "seeds": list(seeds), "cache_empty_at_start": cache_was_empty,
+        })
+        print(f"Ran {execution.ran} runs in {_duration(elapsed)}.")
         print(f"Leaderboard: {path}")
         return 1 if execution.failures else 0
 

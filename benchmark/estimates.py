@@ -1,6 +1,6 @@
 """The one-off artifact part of a run's time estimate (``run --dry-run`` and the plan it prints).
 
-``runner.estimate_seconds`` estimates each run from earlier records (training plus evaluation).
+``planning.estimate_seconds`` estimates each run from earlier records (training plus evaluation).
 One-off artifacts (LLM summaries, teachers, architecture searches, DELRec's stage 1) are built
 once per dataset and then reused from ``datasets/cache``; a record keeps what building them cost
 inside its run (``timing.artifact_s``). Their sum over the store's current records is the

@@ -37,7 +37,8 @@ from benchmark.errors import BenchmarkError
 from benchmark.profiles import Profile
 from benchmark.results import ResultStore
 from benchmark.metrics import PRIMARY_METRIC
-from benchmark.runner import Runner, RunUnit
+from benchmark.runner import Runner
+from benchmark.planning import RunUnit
 
 log = logging.getLogger(__name__)
 EXECUTORS = ("local", "ray")

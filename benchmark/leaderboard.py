@@ -168,9 +168,9 @@ def _plots_section(folder: Path, boards: dict, records: list[dict[str, Any]]) ->
 
     written = render_plots(folder, boards, records)
     keep = {name for names in written.values() for name in names}
-    for stale in folder.glob("*.png"):
-        if stale.name not in keep:
-            stale.unlink()
+    for old_png in folder.glob("*.png"):
+        if old_png.name not in keep:
+            old_png.unlink()
     lines = []
     for dataset, names in sorted(written.items()):
         lines += ["", f"## Plots: {dataset}", ""]
@@ -186,6 +186,14 @@ def _profile(name: str) -> Profile | None:
         return None
 
 
+def _scoped_variants(variants: bool | list[str]) -> str:
+    if variants is True:
+        return ""
+    if not variants:
+        return ", without its ablation and config variants"
+    return f", with only these variants: {', '.join(f'`[{v}]`' for v in variants)}"
+
+
 def banner(records: list[dict[str, Any]], profile: Profile | None, code_hashes: Mapping[str, str] | None) -> list[str]:
     """What a reader must know before reading a number: hardware, the stopping rule, how many runs
     converged, and what the board can and cannot show."""
@@ -194,8 +202,14 @@ def banner(records: list[dict[str, Any]], profile: Profile | None, code_hashes: 
     if not records:
         return ["> No records yet."]
     hardware = sorted({hardware_label(r.get("hardware", {})) for r in records})
-    budgets = {json.dumps(r.get("budget"), sort_keys=True) for r in records}
-    budget = records[0].get("budget") or {"patience": "?", "max_epochs": "?", "wall_clock_s": float("nan")}
+    # the cap is a safety net, not part of a run's definition: records that converged under
+    # different caps are the same kind of run (``benchmark.planning.settles``)
+    budgets = {json.dumps({k: v for k, v in (r.get("budget") or {}).items() if k != "wall_clock_s"}, sort_keys=True)
+               for r in records}
+    if profile is not None:
+        budget = vars(profile.budget)
+    else:
+        budget = records[0].get("budget") or {"patience": "?", "max_epochs": "?", "wall_clock_s": float("nan")}
     by_run: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for record in records:
         by_run[record["config_hash"]].append(record)
@@ -213,6 +227,9 @@ def banner(records: list[dict[str, Any]], profile: Profile | None, code_hashes: 
         + (" (Records with different budgets are mixed here.)" if len(budgets) > 1 else ""),
         f"> **Converged**: {done} of {len(headlines)} runs; {old} stale (computed by older code)."
         + (f" Not run: {', '.join(f'`{m}`' for m in not_run_methods)} (see the tables)." if not_run_methods else ""),
+        *(f"> **Run in part** (`{method}`): its full model on seed{'s' if len(entry['seeds']) > 1 else ''} "
+          f"{', '.join(map(str, entry['seeds']))} only{_scoped_variants(entry['variants'])}; {entry['why']}"
+          for method, entry in sorted((profile.scope if profile is not None else {}).items())),
         "> **This board can show** how the ranked methods compare on these datasets, splits and candidate files "
         "under this profile's backbones (named in each LLM row's fidelity cell) and stopping rule. **It cannot show** "
         "how they compare at paper scale (larger or whole backbones, other datasets), nor anything about rows marked "

@@ -63,12 +63,21 @@ class Profile:
     # profile's hardware, why: one sentence}. The board lists them as "not run: needs about N x this
     # profile's safety cap", N = (epochs to converge on that board) x epoch_s / wall_clock_s.
     not_run: dict[str, Any] = field(default_factory=dict)
+    # Methods this profile runs only in part: method -> {seeds: the seeds its full model runs on,
+    # variants: whether its ablation and config variants run (true, false, or the list of those
+    # that do, by what goes inside the brackets: ['-summary']), why: one sentence with the measured
+    # cost}. The units left out are planned as blocked ("not run in this profile: why") and the
+    # board's banner states what was left out and why, so a trimmed method is never silently thin.
+    scope: dict[str, Any] = field(default_factory=dict)
 
     def digest(self) -> str:
-        """Hash of everything that changes a run's numbers (not the lists of what to run)."""
+        """Hash of everything that changes a run's numbers (not the lists of what to run, and not
+        the wall-clock safety cap: a converged run is the same run under any cap; see
+        ``benchmark.planning.settles``)."""
         relevant = asdict(self)
+        relevant["budget"].pop("wall_clock_s")
         for key in ("name", "description", "datasets", "methods", "seeds", "method_config", "ablation_seeds",
-                    "regression_tolerance", "hpo_trials", "not_run"):
+                    "regression_tolerance", "hpo_trials", "not_run", "scope"):
             relevant.pop(key)
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -131,6 +140,22 @@ def _check(profile: Profile, where: str) -> None:
                                  f"found {entry!r}")
         if method in profile.methods:
             raise BenchmarkError(f"{where}: '{method}' is both in 'methods' and in 'not_run'")
+    for method, entry in profile.scope.items():
+        if not isinstance(entry, dict) or set(entry) != {"seeds", "variants", "why"}:
+            raise BenchmarkError(f"{where}: scope.{method} must have exactly the keys seeds, variants, why; found {entry!r}")
+        if method not in profile.methods:
+            raise BenchmarkError(f"{where}: scope.{method}: '{method}' is not in 'methods'")
+        seeds = entry["seeds"]
+        if (not isinstance(seeds, list) or not seeds or not all(isinstance(x, int) and not isinstance(x, bool) for x in seeds)
+                or not set(seeds) <= set(profile.seeds)):
+            raise BenchmarkError(f"{where}: scope.{method}.seeds must be a non-empty subset of 'seeds' "
+                                 f"{list(profile.seeds)}, found {seeds!r}")
+        variants = entry["variants"]
+        if not (isinstance(variants, bool) or (isinstance(variants, list) and all(isinstance(v, str) and v for v in variants))):
+            raise BenchmarkError(f"{where}: scope.{method}.variants must be true, false or a list of variant "
+                                 f"suffixes such as ['-summary'], found {variants!r}")
+        if not isinstance(entry["why"], str) or not entry["why"].strip():
+            raise BenchmarkError(f"{where}: scope.{method}.why must say why the rest is not run, found {entry['why']!r}")
     b = profile.budget
     for key, value in vars(b).items():
         if isinstance(value, float) and not math.isfinite(value):

@@ -64,6 +64,7 @@ class ResultStore:
         self.root = root
         self.records_path = root / "records.jsonl"
         self.per_user_dir = root / "per_user"
+        self.run_log_path = root / "run-log.jsonl"
 
     def read_all(self) -> list[dict[str, Any]]:
         """Every record in file order. A malformed line is an error naming file and line, except a
@@ -179,6 +180,16 @@ class ResultStore:
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
+
+    def log_invocation(self, entry: dict[str, Any]) -> None:
+        """Append one line to ``run-log.jsonl``: what a ``run`` invocation did and its wall clock.
+        A board built over several invocations (a run resumed after an interruption) is timed end
+        to end by the sum of its lines; records time each run, this times everything around them."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.run_log_path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(entry, sort_keys=True) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
 
     def _set_aside_torn_tail(self, fd: int) -> None:
         """If the file does not end with a newline, move its unfinished last line to a

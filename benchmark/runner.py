@@ -1,16 +1,14 @@
-"""Planning and executing runs: (method variant x dataset x seed) units, each fitted once and
-evaluated on every protocol it supports, with budgets from the profile. ``benchmark.executors``
+"""Executing runs: (method variant x dataset x seed) units planned by ``benchmark.planning``, each
+fitted once and evaluated on every protocol it supports, with budgets from the profile. ``benchmark.executors``
 decides where units run and writes each unit's records atomically once it has finished (an
 interrupted unit leaves nothing behind)."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import random
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -18,161 +16,23 @@ import numpy as np
 import torch
 
 from benchmark.candidates import CandidateSet, candidate_set
-from benchmark.cards import DatasetCard, load_card
+from benchmark.cards import DatasetCard
 from benchmark.code_hash import method_code_hash
 from benchmark.errors import BenchmarkError
-from benchmark.evaluation import EvalTask, evaluate, evaluate_protocols, protocol_name
-from benchmark.method import FitReport, Method, RunContext, ScoreFn, parse_variant
+from benchmark.evaluation import EvalTask, evaluate, evaluate_protocols
+from benchmark.method import FitReport, Method, RunContext, ScoreFn
 from benchmark.metrics import PRIMARY_METRIC, summarize
 from benchmark.paths import cache_dir
 from benchmark.profiles import Profile
 from benchmark.provenance import PeakMemory, environment
-from benchmark.registry import Registry, ResolvedMethod
 from benchmark.results import ResultStore
 from benchmark.split import SplitData
-from benchmark.tuning import load_tuned
+from benchmark.planning import RunUnit
 
 log = logging.getLogger(__name__)
 EVAL_USER_SEED = 0
 VALID_SUBSET_SEED = 1  # which users a method-requested validation subset holds (fixed for every run)
 RECORD_SCHEMA = 1
-
-
-@dataclass(frozen=True)
-class RunUnit:
-    method: ResolvedMethod
-    card: DatasetCard
-    seed: int
-    config_hash: str
-    protocols: tuple[str, ...]
-    done: bool
-    skipped: tuple[tuple[str, str], ...] = ()  # (protocol, why it is not run) for the leaderboard
-    tuning: dict[str, Any] | None = None  # the stored tuning outcome whose parameters the config holds
-    code_hash: str = ""  # benchmark.code_hash of the method's code when planned
-    blocked: str | None = None  # why this unit is not run although it has no record (see ``plan``)
-
-    @property
-    def label(self) -> str:
-        return f"{self.method.name} on {self.card.name} (seed {self.seed})"
-
-    @property
-    def is_variant(self) -> bool:
-        return bool(self.method.variant.disabled or self.method.variant.overrides)
-
-    @property
-    def pending(self) -> bool:
-        return not self.done and self.blocked is None
-
-
-def pilots(units: list[RunUnit]) -> list[RunUnit]:
-    """The first seed of each (full model, dataset): the run that must converge before the other
-    seeds and the variants of that method are worth their time (see ``plan``)."""
-    first: dict[tuple[str, str], RunUnit] = {}
-    for unit in units:
-        key = (unit.method.name, unit.card.name)
-        if not unit.is_variant and (key not in first or unit.seed < first[key].seed):
-            first[key] = unit
-    return [u for u in first.values() if u.pending]
-
-
-def unconverged_pilot(store: ResultStore, config_hash: str, code_hash: str) -> dict[str, Any] | None:
-    """The current-code record of a pilot unit (its config hash) if it hit the wall-clock safety
-    cap, i.e. the method did not converge under this profile; else None."""
-    for record in store.latest():
-        if (record["config_hash"] == config_hash and record.get("code_hash") == code_hash
-                and record["training"]["stopped_by"] == "wall_clock"):
-            return record
-    return None
-
-
-def unit_hash(profile: Profile, method: ResolvedMethod, card: DatasetCard, seed: int) -> str:
-    """Everything that determines a unit's numbers: method, config, data card, profile, seed."""
-    payload = {
-        "method": method.name,
-        "class": f"{method.cls.__module__}.{method.cls.__qualname__}",
-        "config": method.config,
-        "dataset": card.digest(),
-        "profile": profile.digest(),
-        "seed": seed,
-    }
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def plan(
-    profile: Profile, registry: Registry, methods: list[str], datasets: list[str], seeds: list[int],
-    store: ResultStore, force: bool, seeds_given: bool = False, tuned_from: Path | None = None,
-    keep_stale: bool = False,
-) -> list[RunUnit]:
-    """Units for every (method spec, dataset, seed). Variants (components off or config overrides)
-    use the profile's ``ablation_seeds`` unless seeds were given explicitly. A method config's
-    ``max_candidates`` drops the larger candidate boards (a budget decision the board then states).
-    Tuned parameters stored under ``tuned_from`` (default: the store's root) enter the config of
-    every spec of that method on that dataset.
-
-    A unit is done when the store holds its config hash computed by the current code (the
-    method's ``code_hash``); a record from older code is stale and its unit runs again, unless
-    ``keep_stale``.
-
-    The stopping rule is patience on valid NDCG@10 (or a declared epoch count); the wall clock is a
-    safety cap. When the store holds a current-code record of a method's full model on its first
-    seed that hit the cap, the method's other seeds and variants on that dataset are ``blocked``:
-    they would not converge either, and the board lists the method as not converged, with the
-    measured shortfall, instead of spending the profile's time on more capped runs.
-    """
-    completed = {} if force else store.completed_code()
-    cards = [load_card(d) for d in datasets]
-    tuned_root = store.root if tuned_from is None else tuned_from
-    units = []
-    for spec, card in ((s, c) for s in methods for c in cards):
-        tuning = load_tuned(tuned_root, parse_variant(spec).base, card.name)
-        resolved = registry.resolve(spec, profile.method_config, tuning["params"] if tuning else None)
-        limit = resolved.config.get("max_candidates")
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
-            raise BenchmarkError(f"method '{spec}': 'max_candidates' must be an integer or null, found {limit!r}")
-        boards = [n for n in profile.candidates if limit is None or n <= limit]
-        protocols = (("full",) if resolved.cls.card.full_ranking else ()) + tuple(protocol_name(n) for n in boards)
-        skipped = tuple(
-            (protocol_name(n), f"not run: over this profile's budget (max_candidates {limit})")
-            for n in profile.candidates if n not in boards
-        )
-        unit_seeds = seeds
-        is_variant = bool(resolved.variant.disabled or resolved.variant.overrides)
-        if is_variant and profile.ablation_seeds is not None and not seeds_given:
-            unit_seeds = [s for s in seeds if s in profile.ablation_seeds]
-        code = method_code_hash(resolved.cls.__module__)
-        for seed in unit_seeds:
-            h = unit_hash(profile, resolved, card, seed)
-            done = h in completed and (keep_stale or code in completed[h])
-            units.append(RunUnit(resolved, card, seed, h, protocols, done, skipped, tuning, code))
-    first_seed: dict[tuple[str, str], int] = {}
-    for unit in units:
-        if not unit.is_variant:
-            key = (unit.method.variant.base, unit.card.name)
-            first_seed[key] = min(unit.seed, first_seed.get(key, unit.seed))
-    for index, unit in enumerate(units):
-        key = (unit.method.variant.base, unit.card.name)
-        if unit.done or key not in first_seed or (not unit.is_variant and unit.seed == first_seed[key]):
-            continue
-        tuning = load_tuned(tuned_root, unit.method.variant.base, unit.card.name)
-        full = registry.resolve(unit.method.variant.base, profile.method_config, tuning["params"] if tuning else None)
-        record = unconverged_pilot(store, unit_hash(profile, full, unit.card, first_seed[key]), unit.code_hash)
-        if record is not None:
-            units[index] = replace(unit, blocked=f"not run: {unit.method.variant.base} seed {first_seed[key]} hit the "
-                                                 f"{record['budget']['wall_clock_s']:g} s safety cap without converging")
-    return units
-
-
-def estimate_seconds(unit: RunUnit, store: ResultStore, profile: Profile) -> tuple[float, bool]:
-    """(seconds, measured?) from earlier runs of the same variant on the same dataset (training
-    plus every protocol's evaluation); otherwise the wall-clock cap, which bounds training only."""
-    per_run: dict[str, float] = {}
-    for r in store.latest():
-        if r["method"] == unit.method.name and r["dataset"] == unit.card.name:
-            per_run.setdefault(r["config_hash"], r["timing"]["train_s"])
-            per_run[r["config_hash"]] += r["timing"]["eval_s"]
-    if per_run:
-        return float(np.mean(list(per_run.values()))), True
-    return profile.budget.wall_clock_s, False
 
 
 def fixed_subset(rows: torch.Tensor, count: int | None, seed: int) -> torch.Tensor:

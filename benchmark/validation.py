@@ -41,7 +41,8 @@ from benchmark.errors import BenchmarkError
 from benchmark.method import FIDELITIES, Method, ScoreBatch
 from benchmark.profiles import Profile
 from benchmark.registry import Registry
-from benchmark.runner import Runner, plan
+from benchmark.runner import Runner
+from benchmark.planning import plan
 from benchmark.split import Sequences, SplitData
 from benchmark.tuning import check_space
 

@@ -74,12 +74,16 @@ class RecBoleSequential(Method):
             self.model,
             optimizer,
             lambda epoch: self.epoch_batches(data, ctx.seed * 1_000_003 + epoch),
-            lambda batch: self.model.calculate_loss(batch),
+            self.training_loss,
             self.score,
             ctx,
         )
         report.notes["training_samples"] = self.samples_per_epoch
         return report
+
+    def training_loss(self, batch: Any) -> Tensor:
+        """RecBole's own loss for the model class (a subclass may train another regime)."""
+        return self.model.calculate_loss(batch)
 
     def epoch_batches(self, data: TrainView, seed: int) -> Iterator[Any]:
         """RecBole-style prefix augmentation: one sample per training target."""

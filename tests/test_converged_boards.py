@@ -91,13 +91,14 @@ def test_code_hash_covers_the_method_and_its_shared_layers_only():
 
 # -- the run plan ---------------------------------------------------------------------------------
 import dataclasses  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
 from benchmark.profiles import load_profile  # noqa: E402
 from benchmark.registry import Registry  # noqa: E402
 from benchmark.results import ResultStore  # noqa: E402
-from benchmark.runner import pilots, plan  # noqa: E402
+from benchmark.planning import pilots, plan  # noqa: E402
 from methods import BUILTIN_METHODS  # noqa: E402
 from tests.conftest import run_units  # noqa: E402
 
@@ -136,3 +137,64 @@ def test_a_record_from_older_code_is_re_run_unless_kept(small_profile, tmp_path)
     assert all(u.done for u in plan(small_profile, registry, ["pop"], ["ml-100k"], [0], store, False, keep_stale=True))
     board = render(store, "ci", code_hashes={"pop": method_code_hash("methods.pop")}).read_text()
     assert "stale: computed by older code" in board and "| – | `pop` |" in board
+
+
+def test_raising_the_cap_re_runs_exactly_the_capped_runs(small_profile, tmp_path):
+    """The cap is a safety net, not part of a run's definition: a converged record stays done under
+    any cap (same config hash), a capped one is re-run once the cap grows, and its method is no
+    longer blocked."""
+    capped = dataclasses.replace(small_profile, budget=dataclasses.replace(small_profile.budget, wall_clock_s=1e-6))
+    assert capped.digest() == small_profile.digest()
+    registry, store = Registry(BUILTIN_METHODS), ResultStore(tmp_path / "ci")
+    run_units(capped, store, pilots(plan(capped, registry, ["sasrec-ce", "pop"], ["ml-100k"], [0, 1], store, False)))
+    smaller = dataclasses.replace(small_profile, budget=dataclasses.replace(small_profile.budget, wall_clock_s=1e-7))
+    assert all(u.done for u in plan(smaller, registry, ["sasrec-ce", "pop"], ["ml-100k"], [0], store, False))
+    raised = {(u.method.name, u.seed): u for u in plan(small_profile, registry, ["sasrec-ce", "pop"], ["ml-100k"], [0, 1],
+                                                       store, False)}
+    assert raised[("pop", 0)].done  # converged under the tiny cap: valid under any cap
+    assert raised[("sasrec-ce", 0)].pending  # capped at 1e-06 s: the larger cap may let it converge
+    assert raised[("sasrec-ce", 1)].pending and raised[("sasrec-ce", 1)].blocked is None
+
+
+def test_a_scoped_method_runs_only_its_declared_seeds_and_says_why(small_profile, tmp_path, monkeypatch):
+    why = "each run takes ~2,000 s here (measured)"
+    scoped = dataclasses.replace(small_profile, scope={"sasrec-ce": {"seeds": [0], "variants": False, "why": why}})
+    registry, store = Registry(BUILTIN_METHODS), ResultStore(tmp_path / "ci")
+    units = {(u.method.name, u.seed): u for u in plan(scoped, registry, ["sasrec-ce", "sasrec-ce[logits_at=every_position]", "pop"],
+                                                      ["ml-100k"], [0, 1], store, False, seeds_given=True)}
+    assert units[("sasrec-ce", 0)].pending and units[("pop", 1)].pending
+    for key in (("sasrec-ce", 1), ("sasrec-ce[logits_at=every_position]", 0)):
+        assert units[key].blocked == f"not run in profile 'ci': {why}"
+    run_units(scoped, store, [units[("pop", 0)]])
+    monkeypatch.setattr("benchmark.leaderboard._profile", lambda name: scoped)
+    board = render(store, "ci").read_text()
+    assert f"**Run in part** (`sasrec-ce`): its full model on seed 0 only, without its ablation and config variants; {why}" in board
+
+
+@pytest.mark.parametrize("entry, problem", [
+    ({"seeds": [0], "variants": False}, "must have exactly the keys seeds, variants, why"),
+    ({"seeds": [7], "variants": False, "why": "slow"}, "must be a non-empty subset of 'seeds'"),
+    ({"seeds": [0], "variants": "no", "why": "slow"}, "variants must be true, false or a list"),
+    ({"seeds": [0], "variants": False, "why": " "}, "why must say why"),
+])
+def test_a_bad_scope_entry_is_named(tmp_path, entry, problem):
+    import yaml
+
+    from benchmark.errors import BenchmarkError
+
+    raw = yaml.safe_load((Path(__file__).parents[1] / "benchmark/profiles/ci.yaml").read_text())
+    raw["scope"] = {raw["methods"][0]: entry}
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(BenchmarkError, match=problem):
+        load_profile(str(path))
+
+
+def test_a_scope_can_keep_a_listed_variant(small_profile, tmp_path):
+    scoped = dataclasses.replace(small_profile, scope={"sasrec-ce": {"seeds": [0], "variants": ["logits_at=every_position"],
+                                                                      "why": "measured"}})
+    registry, store = Registry(BUILTIN_METHODS), ResultStore(tmp_path / "ci")
+    specs = ["sasrec-ce", "sasrec-ce[logits_at=every_position]", "sasrec-ce[logits_at=targets]"]
+    units = {u.method.name: u for u in plan(scoped, registry, specs, ["ml-100k"], [0], store, False)}
+    assert units["sasrec-ce[logits_at=every_position]"].pending
+    assert units["sasrec-ce[logits_at=targets]"].blocked == "not run in profile 'ci': measured"

@@ -271,7 +271,8 @@ def test_validation_subset_is_fixed_and_smaller(tmp_path):
     from benchmark.profiles import load_profile
     from benchmark.registry import Registry
     from benchmark.results import ResultStore
-    from benchmark.runner import Runner, plan
+    from benchmark.runner import Runner
+    from benchmark.planning import plan
     from methods import BUILTIN_METHODS
 
     profile = load_profile("ci")

@@ -13,7 +13,7 @@ from benchmark.leaderboard import current_records
 from benchmark.profiles import load_profile
 from benchmark.registry import Registry
 from benchmark.results import ResultStore
-from benchmark.runner import plan
+from benchmark.planning import plan
 from methods import BUILTIN_METHODS
 from tests.bad_methods import FLAKY_METHODS
 

@@ -16,7 +16,7 @@ from benchmark.method import ScoreBatch
 from benchmark.profiles import load_profile
 from benchmark.registry import Registry
 from benchmark.results import ResultStore
-from benchmark.runner import plan
+from benchmark.planning import plan
 from methods import BUILTIN_METHODS
 from methods.llm.backbone import load_backbone
 from methods.llm.generation import Decoding, GenerationMemo, GenerationStats, TextGenerator

@@ -10,7 +10,8 @@ from benchmark import registry as registry_module
 from benchmark.profiles import load_profile
 from benchmark.registry import Registry
 from benchmark.results import ResultStore
-from benchmark.runner import Runner, plan
+from benchmark.runner import Runner
+from benchmark.planning import plan
 from methods import BUILTIN_METHODS
 from tests import plugin_method
 from tests.conftest import run_units

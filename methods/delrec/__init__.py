@@ -45,7 +45,7 @@ from benchmark.tuning import LEARNING_RATE
 from methods.delrec.gradnorm import GradNormWeights
 from methods.delrec.prompts import PROMPT_VERSION, DelrecPrompts
 from methods.llm.backbone import backbone_summary, cast_frozen, frozen_dtype, load_backbone
-from methods.llm.budget import validation_seconds
+from methods.llm.budget import validation_estimate
 from methods.llm.cache import ArtifactCache, content_key
 from methods.llm.title_scoring import SoftPrompt, TitleScorer
 from methods.sequential_data import most_recent, sequences_digest, shuffled_batches
@@ -182,7 +182,9 @@ class DELRec(Method):
         optimizer = self._attach_adalora(rows.numel(), ctx)
         report = train_with_early_stopping(
             self.model, optimizer, lambda epoch: self._stage2_epoch(data, rows, ctx.seed, epoch), self._stage2_loss,
-            self.score, ctx, self._validation_estimate(data, rows, ctx), config["validation_users"],
+            self.score, ctx,
+            validation_estimate(self.score, self.model, data, rows, ctx, config["validation_users"]),
+            config["validation_users"],
         )
         notes["stage2"] = {"seconds": round(time.monotonic() - stage2_started, 3), "steps": optimizer.steps,
                            "adalora": optimizer.schedule}
@@ -394,11 +396,6 @@ class DELRec(Method):
         scores = self.model.scores(packed, self.prompts.soft_at("recommend"))
         labels = torch.zeros(scores.size(0), dtype=torch.long, device=scores.device)
         return F.cross_entropy(scores, labels) + self.config["adalora_orth_reg"] * orthogonality_penalty(self.model.lm)
-
-    def _validation_estimate(self, data: TrainView, rows: Tensor, ctx: RunContext) -> float:
-        users = ctx.validation_users if self.config["validation_users"] is None else \
-            min(ctx.validation_users, self.config["validation_users"])
-        return validation_seconds(self.score, self.model, data, rows, ctx.max_history, users)
 
     # -- scoring ---------------------------------------------------------------------------------
     @torch.no_grad()

@@ -8,7 +8,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from benchmark.method import ScoreBatch
+from benchmark.method import RunContext, ScoreBatch
 from benchmark.split import TrainView
 
 
@@ -25,3 +25,11 @@ def validation_seconds(score: Callable[[ScoreBatch], Tensor], counter: object, d
     score(ScoreBatch(data.users[sample], history, lengths, items))
     counter.tokens_seen = before
     return (time.monotonic() - started) / sample.numel() * users
+
+
+def validation_estimate(score: Callable[[ScoreBatch], Tensor], counter: object, data: TrainView, rows: Tensor,
+                        ctx: RunContext, configured_users: int | None, probe: int = 8) -> float:
+    """``validation_seconds`` for the pass the harness will run: over ``ctx.validation_users``, or
+    over the method's configured subset (``validation_users`` in its config) when that is smaller."""
+    users = ctx.validation_users if configured_users is None else min(ctx.validation_users, configured_users)
+    return validation_seconds(score, counter, data, rows, ctx.max_history, users, probe=probe)

@@ -37,7 +37,7 @@ from benchmark.training import train_with_early_stopping
 from benchmark.tuning import LEARNING_RATE
 from methods.llm.adapters import LayerAdapter, LoraArch, apply_lora
 from methods.llm.backbone import Backbone, backbone_summary, cast_frozen, frozen_dtype, load_backbone
-from methods.llm.budget import validation_seconds
+from methods.llm.budget import validation_estimate
 from methods.llm.generation import Decoding, TextGenerator
 from methods.llm.prompts import ItemTokenTable, padded_texts, token_ids
 from methods.llm.summarize import SUMMARY_PROMPT_VERSION, SUMMARY_TYPES, summarize_histories
@@ -147,7 +147,9 @@ class LLMTRSR(Method):
             raise BenchmarkError("llm-trsr: no user has two training items to learn from")
         report = train_with_early_stopping(
             self.model, optimizer, lambda epoch: self._epoch(data, rows, ctx.seed, epoch), self._loss,
-            self.score, ctx, self._validation_estimate(data, rows, ctx), config["validation_users"],
+            self.score, ctx,
+            validation_estimate(self.score, self.model, data, rows, ctx, config["validation_users"], probe=16),
+            config["validation_users"],
         )
         report.artifact_seconds = summarise_s
         report.artifact_build_seconds = float(summary_notes.get("build_seconds", 0.0))
@@ -246,11 +248,6 @@ class LLMTRSR(Method):
         labels = torch.zeros_like(candidates)
         labels[:, 0] = 1
         return self.model.loss(packed, labels, self.config["loss_on"], self.separator)
-
-    def _validation_estimate(self, data: TrainView, rows: Tensor, ctx: RunContext) -> float:
-        users = ctx.validation_users if self.config["validation_users"] is None else \
-            min(ctx.validation_users, self.config["validation_users"])
-        return validation_seconds(self.score, self.model, data, rows, ctx.max_history, users, probe=16)
 
     # -- scoring ---------------------------------------------------------------------------------
     @torch.no_grad()

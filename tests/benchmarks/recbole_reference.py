@@ -44,7 +44,8 @@ from benchmark.profiles import Budget, load_profile
 from benchmark.recbole_compat import recbole_config
 from benchmark.registry import ResolvedMethod
 from benchmark.method import parse_variant
-from benchmark.runner import RunUnit, Runner, seed_everything
+from benchmark.runner import Runner, seed_everything
+from benchmark.planning import RunUnit
 from methods.sasrec import SASRec
 from methods.sasrec_ce import ARCHITECTURE_KEYS, SASRecCE
 
