@@ -32,6 +32,8 @@ from benchmark.metrics import METRICS, PRIMARY_METRIC
 from benchmark.profiles import Profile, load_profile
 from benchmark.results import ResultStore
 from benchmark.run_status import capped_note, converged, not_run_note, stale
+from benchmark.slice_board import agreement, agreement_warning, render_agreement, render_slices
+from benchmark.slices import SliceDefinition, slices_of_split
 from benchmark.significance import Mark, significance_marks, tie_ranks
 
 PLOTS_DIR = "plots"
@@ -162,11 +164,15 @@ def ranked_table(store: ResultStore, by_method: dict[str, list[dict[str, Any]]],
     return rows, reference
 
 
-def _plots_section(folder: Path, boards: dict, records: list[dict[str, Any]]) -> list[str]:
-    """Write the plots (stale PNGs from an earlier render are removed) and link them."""
+def _plots_section(folder: Path, boards: dict, records: list[dict[str, Any]],
+                   extra: Mapping[str, str] | None = None) -> list[str]:
+    """Write the plots (stale PNGs from an earlier render are removed) and link them; ``extra``
+    holds one already written plot per dataset (the slice plot)."""
     from benchmark.plots import render_plots
 
     written = render_plots(folder, boards, records)
+    for dataset, name in (extra or {}).items():
+        written.setdefault(dataset, []).append(name)
     keep = {name for names in written.values() for name in names}
     for old_png in folder.glob("*.png"):
         if old_png.name not in keep:
@@ -176,6 +182,13 @@ def _plots_section(folder: Path, boards: dict, records: list[dict[str, Any]]) ->
         lines += ["", f"## Plots: {dataset}", ""]
         lines += [f"![{name[:-4]}]({PLOTS_DIR}/{name})" for name in names]
     return lines
+
+
+def _slice_definition(dataset: str, profile: Profile | None) -> SliceDefinition:
+    """The slices of ``dataset``'s split as the board's profile loads it (its user cap)."""
+    from benchmark.loading import load_split
+
+    return slices_of_split(load_split(dataset, profile.user_cap if profile is not None else None))
 
 
 def _profile(name: str) -> Profile | None:
@@ -314,14 +327,20 @@ def render(store: ResultStore, profile: str, cards: Mapping[str, Mapping[str, An
         f"Code versions: {', '.join(shas) if shas else 'none'}.",
     ]
     csv_rows = []
-    boards = {}
-    for (dataset, protocol) in sorted(tables, key=lambda k: (k[0], k[1] != "full", k[1])):
-        rows, reference = ranked_table(store, tables[(dataset, protocol)], code_hashes)
-        _note_versus_random(store, rows, tables[(dataset, protocol)])
-        boards[(dataset, protocol)] = rows
+    boards, references = {}, {}
+    keys = sorted(tables, key=lambda k: (k[0], k[1] != "full", k[1]))
+    for key in keys:
+        boards[key], references[key] = ranked_table(store, tables[key], code_hashes)
+        _note_versus_random(store, boards[key], tables[key])
+    agreements = {d: agreement({p: {"rows": boards[(d2, p)]} for d2, p in keys if d2 == d}) for d in {d for d, _ in keys}}
+    for (dataset, protocol) in keys:
+        rows, reference = boards[(dataset, protocol)], references[(dataset, protocol)]
         not_applicable = sorted(not_run[(dataset, protocol)].items())
         metrics = shown_metrics(protocol)
         lines += ["", f"## {dataset}: {protocol_title(protocol)}", ""]
+        warning = agreement_warning(protocol, agreements[dataset]) if protocol != "full" else None
+        if warning:
+            lines += [warning, ""]
         lines += _markdown_table(rows, not_applicable, reference, metrics)
         for row in rows:
             for metric in metrics:
@@ -332,12 +351,18 @@ def render(store: ResultStore, profile: str, cards: Mapping[str, Mapping[str, An
                     "n_seeds": len(row["seeds"]), "n_users": row["users"], "train_s": f"{row['train_s']:.2f}",
                     "rank": row["rank"], "vs_reference": row["mark"].text,
                 })
+    for dataset in sorted(agreements):
+        lines += render_agreement(dataset, agreements[dataset])
+    store.root.mkdir(parents=True, exist_ok=True)
+    slice_lines, slice_csv, slice_plots = render_slices(
+        store, {k: {"rows": boards[k], "reference": references[k], "runs": tables[k]} for k in keys},
+        lambda dataset: _slice_definition(dataset, loaded), store.root / PLOTS_DIR)
+    lines += slice_lines
     ablation_lines, ablation_csv = render_ablations(store, records, code_hashes)
     lines += ablation_lines
     lines += render_costs(records)
     csv_rows += ablation_csv
-    store.root.mkdir(parents=True, exist_ok=True)
-    lines += _plots_section(store.root / PLOTS_DIR, boards, records)
+    lines += _plots_section(store.root / PLOTS_DIR, boards, records, slice_plots)
     markdown = store.root / "README.md"
     markdown.write_text("\n".join(lines) + "\n", encoding="utf-8")
     record_cards = {r["base_method"]: {"name": r["base_method"], **r["method_card"]} for r in records}
@@ -350,4 +375,9 @@ def render(store: ResultStore, profile: str, cards: Mapping[str, Mapping[str, An
         writer = csv.DictWriter(handle, fieldnames=fieldnames, restval="")
         writer.writeheader()
         writer.writerows(csv_rows)
+    with (store.root / "slices.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["dataset", "protocol", "slicing", "slice", "method", "metric", "mean",
+                                                    "ci95_half_width", "users", "p_holm_vs_reference"])
+        writer.writeheader()
+        writer.writerows(slice_csv)
     return markdown

@@ -123,3 +123,23 @@ def render_plots(folder: Path, boards: dict[tuple[str, str], list[dict[str, Any]
             names.append(ablation_deltas(folder / f"{dataset}-ablation.png", f"{dataset}: ablations", bars))
         written[dataset] = names
     return written
+
+
+def slice_lines(path: Path, title: str, panels: list[tuple[str, list[str], dict[str, list[tuple[float, float | None]]],
+                                                          set[str]]]) -> str:
+    """One panel per slicing (title, slice labels, method -> [(mean, half)] per slice, LLM method
+    names): NDCG@10 by slice, one line per method with its 95% interval over the slice's users."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.2), squeeze=False)
+    for ax, (heading, labels, lines, llm) in zip(axes[0], panels):
+        x = list(range(len(labels)))
+        for method, cells in sorted(lines.items()):
+            means = [m for m, _ in cells]
+            errors = [0.0 if h is None or math.isnan(h) else h for _, h in cells]
+            ax.errorbar(x, means, yerr=errors, marker="o", capsize=3, label=method,
+                        linestyle="--" if method in llm else "-")
+        ax.set_xticks(x, labels)
+        ax.set_title(heading, fontsize=10)
+        ax.set_ylabel(f"{PRIMARY_METRIC} (mean over the slice's users, 95% CI)")
+    axes[0][-1].legend(fontsize=7, loc="best")
+    fig.suptitle(title, fontsize=10)
+    return _save(fig, path)
