@@ -7,6 +7,7 @@ rest of ``benchmark`` knows no method.
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import sys
@@ -19,6 +20,8 @@ from benchmark.paths import default_mirror
 from benchmark.profiles import DEFAULT_PROFILE, available_profiles, load_profile
 
 log = logging.getLogger("benchmark")
+QUIET_LIBRARIES = ("matplotlib", "PIL", "recbole", "urllib3", "filelock", "fsspec", "transformers", "peft", "optuna",
+                   "ray", "numba", "asyncio", "h5py", "git")
 
 
 def _registry():
@@ -68,7 +71,13 @@ def _seeds(text: str | None) -> list[int] | None:
 
 
 def _duration(seconds: float) -> str:
-    return f"{seconds / 60:.1f} min" if seconds >= 90 else f"{seconds:.0f} s"
+    """Seconds under 90 s, minutes under 90 min, else hours and minutes ("3 h 05 min")."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.1f} min"
+    hours, minutes = divmod(round(seconds / 60), 60)
+    return f"{hours} h {minutes:02d} min"
 
 
 def _store(args, profile, datasets: Sequence[str]):
@@ -380,7 +389,27 @@ def cmd_run(args: argparse.Namespace) -> int:
         })
         print(f"Ran {execution.ran} runs in {_duration(elapsed)}.")
         print(f"Leaderboard: {path}")
+        if not pending:
+            _explain_nothing_ran(profile, store, units, registry, methods, datasets, seeds, path)
         return 1 if execution.failures else 0
+
+
+def _explain_nothing_ran(profile, store, units, registry, methods, datasets, seeds, board: Path) -> None:
+    """What a run that had nothing to do did, and how to reproduce the board (a fresh clone's first
+    ``run`` finds every committed record already there)."""
+    from benchmark.estimates import artifact_seconds
+    from benchmark.planning import estimate_seconds, plan
+
+    everything = [u for u in plan(profile, registry, methods, datasets, seeds, store, True) if u.blocked is None]
+    runs = sum(estimate_seconds(u, store, profile)[0] for u in everything)
+    artifacts = artifact_seconds(store, {u.method.variant.base for u in everything}, {u.card.name for u in everything})
+    hardware = sorted({str(r.get("hardware", {}).get("cpu_count", "?")) for r in store.latest()})
+    print(f"Nothing to run: all {sum(u.done for u in units)} runs of profile '{profile.name}' are already in "
+          f"{store.records_path} with the current code, so the board was only re-rendered from those records: {board}.")
+    print(f"To reproduce it: `python -m benchmark run --all --force --profile {profile.name}` re-runs every run "
+          f"(measured: {_duration(runs)} of runs plus {_duration(artifacts)} of one-off artifacts from an empty cache, on "
+          f"{'/'.join(hardware)} CPU cores; see the board's cost table), or `python -m benchmark check --profile "
+          f"{profile.name}` re-runs them into a scratch store and compares every metric with these records.")
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -453,7 +482,12 @@ def _shared_options(parser: argparse.ArgumentParser, *, results: str, progress: 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmark", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging (per-epoch validation)")
+    # -v is accepted after the sub-command as well (``run -v``); SUPPRESS keeps the top-level value otherwise
+    verbose = argparse.ArgumentParser(add_help=False)
+    verbose.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                         help="debug logging of this suite (per-epoch validation); other libraries stay at warnings")
     sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser = functools.partial(sub.add_parser, parents=[verbose])  # type: ignore[method-assign]
 
     run = sub.add_parser("run", help="fit and evaluate methods; append records; render the leaderboard")
     run.add_argument("--all", action="store_true", help="every method of the profile, with all ablation variants (the default)")
@@ -531,6 +565,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    logging.getLogger().setLevel(logging.DEBUG if args.verbose else logging.INFO)  # also when handlers already exist
+    for name in QUIET_LIBRARIES:  # their DEBUG output (matplotlib's font search alone is ~1,700 lines) hides ours
+        logging.getLogger(name).setLevel(logging.WARNING)
     command = getattr(args, "command", None) or args.handler.__name__.removeprefix("cmd_")
     try:
         return args.handler(args)

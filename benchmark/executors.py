@@ -115,7 +115,9 @@ class Executor:
     def execute(self, units: list[RunUnit], progress: bool = True) -> Execution:
         pending = [u for u in units if u.pending]
         outcome = Execution()
-        with logging_redirect_tqdm(), tqdm(total=len(pending), desc="runs", unit="run", disable=not progress) as bar:
+        # disable=None: no bar when stderr is not a terminal (piped CI logs get the per-run log lines, not \r frames)
+        with logging_redirect_tqdm(), tqdm(total=len(pending), desc="runs", unit="run",
+                                           disable=True if not progress else None) as bar:
             def finished(unit: RunUnit, result) -> None:
                 records, per_user = result
                 self.store.write_unit(records, per_user)

@@ -49,8 +49,11 @@ def test_run_skip_force_and_leaderboard(tmp_path):
     record = first[0]
     for key in ("config_hash", "dataset_fingerprint", "code", "packages", "hardware", "memory", "parameters", "timing", "training", "budget"):
         assert key in record
-    # same config hash: skipped
-    assert "2 already done" in cli(*args)
+    # same config hash: skipped, and the run says what it did instead and how to reproduce the board
+    second = cli(*args)
+    assert "2 already done" in second
+    assert "Nothing to run: all 2 runs of profile 'ci' are already in" in second
+    assert "`python -m benchmark run --all --force --profile ci`" in second and "check --profile ci" in second
     assert len(records(results / "ci" / "records.jsonl")) == 6
     # --force re-runs and reproduces the numbers exactly
     cli(*args, "--force")
@@ -118,3 +121,24 @@ def test_ablation_variants_use_ablation_seeds_and_get_their_own_table(tmp_path):
     main_board, ablation = text.split("## Ablation: `darec` on ml-100k (full)")
     assert "`darec`" in main_board and "context_masking" not in main_board
     assert "`darec[-context_masking]` | 0 |" in ablation and "Δ NDCG@10" in ablation
+
+
+def test_verbose_is_accepted_after_the_sub_command_and_other_libraries_stay_quiet():
+    import logging
+
+    from benchmark.cli import QUIET_LIBRARIES, build_parser, main
+
+    parser = build_parser()
+    assert parser.parse_args(["run", "-v"]).verbose and parser.parse_args(["-v", "run"]).verbose
+    assert not parser.parse_args(["run"]).verbose
+    assert main(["list", "-v"]) == 0
+    assert logging.getLogger("benchmark").getEffectiveLevel() == logging.DEBUG
+    assert all(logging.getLogger(name).getEffectiveLevel() == logging.WARNING for name in QUIET_LIBRARIES)
+
+
+@pytest.mark.parametrize("seconds, text", [(42, "42 s"), (600, "10.0 min"), (5340, "89.0 min"), (5400, "1 h 30 min"),
+                                           (11_100, "3 h 05 min")])
+def test_durations_are_printed_in_s_min_or_h(seconds, text):
+    from benchmark.cli import _duration
+
+    assert _duration(seconds) == text
