@@ -39,7 +39,7 @@ def _digests(folder: Path) -> dict[str, str]:
 def test_plots_are_written_linked_and_byte_stable(board):
     names = set(_digests(board / "plots"))
     assert {"ml-100k-accuracy-vs-cost.png", "ml-100k-full.png", "ml-100k-cand-19.png", "ml-100k-cand-99.png",
-            "ml-100k-ablation.png"} == names
+            "ml-100k-ablation.png", "ml-100k-slices.png"} == names
     markdown = (board / "README.md").read_text()
     assert all(f"(plots/{name})" in markdown for name in names)
     before = _digests(board / "plots")
