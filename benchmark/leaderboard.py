@@ -31,6 +31,7 @@ from benchmark.html import markdown_to_html
 from benchmark.metrics import METRICS, PRIMARY_METRIC
 from benchmark.profiles import Profile, load_profile
 from benchmark.results import ResultStore
+from benchmark.reproduction import render_reproduction
 from benchmark.run_status import capped_note, converged, not_run_note, stale
 from benchmark.slice_board import agreement, agreement_warning, render_agreement, render_slices
 from benchmark.slices import SliceDefinition, slices_of_split
@@ -326,6 +327,7 @@ def render(store: ResultStore, profile: str, cards: Mapping[str, Mapping[str, An
         "",
         f"Code versions: {', '.join(shas) if shas else 'none'}.",
     ]
+    lines += render_reproduction(loaded, records, code_hashes)
     csv_rows = []
     boards, references = {}, {}
     keys = sorted(tables, key=lambda k: (k[0], k[1] != "full", k[1]))

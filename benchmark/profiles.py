@@ -69,6 +69,12 @@ class Profile:
     # cost}. The units left out are planned as blocked ("not run in this profile: why") and the
     # board's banner states what was left out and why, so a trimmed method is never silently thin.
     scope: dict[str, Any] = field(default_factory=dict)
+    # Published numbers this profile reproduces (``benchmark.reproduction``): a list of {dataset,
+    # method (a spec of this profile), metrics {name: value}, source, setting}; the board shows ours
+    # beside each with a +-5% verdict. ``published_stats``: dataset -> {users, items, interactions,
+    # source}, printed beside the statistics of our copy.
+    reproduction: list[dict[str, Any]] = field(default_factory=list)
+    published_stats: dict[str, Any] = field(default_factory=dict)
 
     def digest(self) -> str:
         """Hash of everything that changes a run's numbers (not the lists of what to run, and not
@@ -77,7 +83,7 @@ class Profile:
         relevant = asdict(self)
         relevant["budget"].pop("wall_clock_s")
         for key in ("name", "description", "datasets", "methods", "seeds", "method_config", "ablation_seeds",
-                    "regression_tolerance", "hpo_trials", "not_run", "scope"):
+                    "regression_tolerance", "hpo_trials", "not_run", "scope", "reproduction", "published_stats"):
             relevant.pop(key)
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -156,6 +162,7 @@ def _check(profile: Profile, where: str) -> None:
                                  f"suffixes such as ['-summary'], found {variants!r}")
         if not isinstance(entry["why"], str) or not entry["why"].strip():
             raise BenchmarkError(f"{where}: scope.{method}.why must say why the rest is not run, found {entry['why']!r}")
+    _check_reproduction(profile, where)
     b = profile.budget
     for key, value in vars(b).items():
         if isinstance(value, float) and not math.isfinite(value):
@@ -163,3 +170,26 @@ def _check(profile: Profile, where: str) -> None:
     if b.max_epochs < 1 or b.patience < 1 or b.wall_clock_s <= 0:
         raise BenchmarkError(f"{where}: budget needs max_epochs >= 1, patience >= 1, wall_clock_s > 0; found "
                              f"max_epochs {b.max_epochs}, patience {b.patience}, wall_clock_s {b.wall_clock_s}")
+
+
+def _check_reproduction(profile: Profile, where: str) -> None:
+    from benchmark.method import parse_variant
+
+    for index, target in enumerate(profile.reproduction):
+        at = f"{where}: reproduction[{index}]"
+        keys = {"dataset", "method", "metrics", "source", "setting"}
+        if not isinstance(target, dict) or set(target) != keys:
+            raise BenchmarkError(f"{at} must have exactly the keys {sorted(keys)}; found {target!r}")
+        if target["dataset"] not in profile.datasets:
+            raise BenchmarkError(f"{at}: dataset '{target['dataset']}' is not in 'datasets' {list(profile.datasets)}")
+        if parse_variant(target["method"]).base not in profile.methods:
+            raise BenchmarkError(f"{at}: method '{target['method']}' is not a spec of a method in 'methods'")
+        metrics = target["metrics"]
+        if (not isinstance(metrics, dict) or not metrics
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in metrics.values())):
+            raise BenchmarkError(f"{at}: metrics must map metric names to published positive numbers, found {metrics!r}")
+    for dataset, stats in profile.published_stats.items():
+        keys = {"users", "items", "interactions", "source"}
+        if not isinstance(stats, dict) or set(stats) != keys:
+            raise BenchmarkError(f"{where}: published_stats.{dataset} must have exactly the keys {sorted(keys)}; "
+                                 f"found {stats!r}")

@@ -9,6 +9,7 @@ BUILTIN_METHODS: dict[str, str] = {
     "pop": "methods.pop:Pop",
     "sasrec": "methods.sasrec:SASRec",
     "sasrec-ce": "methods.sasrec_ce:SASRecCE",
+    "sasrec-sampled": "methods.sasrec_sampled:SASRecSampled",
     "gru4rec": "methods.gru4rec:GRU4Rec",
     "bert4rec": "methods.bert4rec:BERT4Rec",
     "caser": "methods.caser:Caser",

@@ -1,0 +1,117 @@
+"""The reproduction board: targets matched to runs with a +-5% verdict, and SASRec with sampled
+negatives (sampled softmax and 1-negative BCE) as a method that trains and reproduces itself."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from benchmark.errors import BenchmarkError
+from benchmark.profiles import load_profile
+from benchmark.reproduction import reproduction_rows, verdict
+
+
+def test_verdict_is_relative_within_five_percent():
+    assert verdict(0.0531 * 1.049, 0.0531) == "within ±5%"
+    assert verdict(0.0531 * 0.951, 0.0531) == "within ±5%"
+    assert verdict(0.0531 * 1.06, 0.0531) == "above"
+    assert verdict(0.0318 * 0.9, 0.0318) == "below"
+
+
+def _record(method: str, seed: int, ndcg: float, stopped_by: str = "patience") -> dict:
+    return {"dataset": "beauty", "protocol": "full", "method": method, "base_method": method.split("[")[0], "seed": seed,
+            "metrics": {"NDCG@10": ndcg, "HR@10": 2 * ndcg}, "training": {"stopped_by": stopped_by, "seconds_to_best": 10.0 * seed},
+            "code_hash": "current", "dataset_stats": {"users": 3, "items": 4, "interactions": 5}}
+
+
+def test_targets_match_their_spec_and_only_converged_runs_count():
+    profile = load_profile("reproduce")
+    records = [_record("sasrec-sampled", s, 0.0531) for s in (0, 1, 2)]
+    # the BCE variant's name spelled with its overrides in another order still matches the target
+    records += [_record("sasrec-sampled[negatives=1,loss=bce]", 0, 0.04), _record("sasrec-sampled[negatives=1,loss=bce]", 1, 0.05, "wall_clock")]
+    rows = {(r["dataset"], r["method"], r["metric"]): r for r in reproduction_rows(profile, records)}
+    ss = rows[("beauty", "sasrec-sampled", "NDCG@10")]
+    assert ss["verdict"] == "within ±5%" and ss["seeds"] == [0, 1, 2] and ss["seconds_to_best"] == pytest.approx(10.0)
+    bce = rows[("beauty", "sasrec-sampled[loss=bce,negatives=1]", "NDCG@10")]
+    assert bce["seeds"] == [0] and bce["verdict"] == "above" and bce["delta"] == pytest.approx(100 * (0.04 - 0.0318) / 0.0318)
+    assert rows[("beauty", "sasrec-ce", "NDCG@10")]["why"] == "not run yet"
+    capped = [_record("sasrec-ce", 0, 0.06, "wall_clock")]
+    assert reproduction_rows(profile, capped)[2]["why"] == "no converged run with the current code"
+
+
+@pytest.mark.parametrize("change, problem", [
+    (lambda t: t.pop("source"), "must have exactly the keys"),
+    (lambda t: t.update(dataset="ml-100k"), "is not in 'datasets'"),
+    (lambda t: t.update(method="bert4rec"), "is not a spec of a method in 'methods'"),
+    (lambda t: t.update(metrics={"NDCG@10": "high"}), "metrics must map metric names to published positive numbers"),
+])
+def test_a_bad_target_is_named(tmp_path, change, problem):
+    import yaml
+
+    from benchmark.paths import PROFILES_DIR
+
+    raw = yaml.safe_load((PROFILES_DIR / "reproduce.yaml").read_text())
+    change(raw["reproduction"][0])
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(BenchmarkError, match=problem):
+        load_profile(str(path))
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    profile = load_profile("ci")
+    return dataclasses.replace(profile, user_cap=80, max_history=10, candidates=(19,),
+                               budget=dataclasses.replace(profile.budget, max_epochs=2))
+
+
+@pytest.mark.parametrize("spec", ["sasrec-sampled", "sasrec-sampled[loss=bce,negatives=1]"])
+def test_sampled_sasrec_trains_and_repeats_its_numbers(tiny, tmp_path, spec):
+    from benchmark.planning import plan
+    from benchmark.registry import Registry
+    from benchmark.results import ResultStore
+    from methods import BUILTIN_METHODS
+    from tests.conftest import run_units
+
+    registry = Registry(BUILTIN_METHODS)
+    metrics = []
+    for name in ("a", "b"):
+        store = ResultStore(tmp_path / name)
+        run_units(tiny, store, plan(tiny, registry, [spec], ["ml-100k"], [0], store, False, seeds_given=True))
+        metrics.append([r["metrics"] for r in store.latest()])
+    assert metrics[0] == metrics[1] and any(m["NDCG@10"] > 0 for m in metrics[0])
+
+
+def test_sampled_softmax_masks_a_negative_that_is_the_target_and_bce_redraws_it():
+    from methods.sasrec_sampled import SASRecSampled
+    from methods.sasrec_net import SASRecNet
+
+    method = SASRecSampled({**SASRecSampled.card.defaults, "negatives": 3}, frozenset())
+    method.n_items, method.config = 6, {**method.config, "negatives": 3}
+    torch.manual_seed(0)
+    method.model = SASRecNet(n_items=6, max_len=4, hidden_size=8, n_layers=1, n_heads=1, inner_size=8,
+                             hidden_dropout_prob=0.0, attn_dropout_prob=0.0, layer_norm_eps=1e-12, initializer_range=0.02)
+    method.model.eval()
+    windows = torch.tensor([[1, 2, 0, 0, 0]])  # one target: item 2
+    with_hit = method._sampled_loss((windows, torch.tensor([2, 4, 5])))
+    without = method._sampled_loss((windows, torch.tensor([4, 5])))
+    assert torch.isfinite(with_hit) and with_hit.item() == pytest.approx(without.item())  # the hit adds nothing
+    method.config = {**method.config, "loss": "bce", "negatives": 1}
+    drawn = method._draw(torch.tensor([[1, 2, 2, 2, 2, 2, 2, 2, 2]]), torch.Generator().manual_seed(0))
+    assert drawn.shape == (1, 8) and bool((drawn >= 1).all()) and bool((drawn < 6).all())
+
+
+@pytest.mark.parametrize("config, problem", [({"loss": "hinge"}, "loss must be one of"), ({"negatives": 0}, "positive integer"),
+                                             ({"loss": "bce", "negatives": 4}, "takes exactly 1 negative")])
+def test_sampled_sasrec_rejects_a_bad_config(config, problem):
+    from benchmark.method import RunContext
+    from benchmark.profiles import Budget
+    from methods.sasrec_sampled import SASRecSampled
+
+    method = SASRecSampled({**SASRecSampled.card.defaults, **config}, frozenset())
+    ctx = RunContext(seed=0, budget=Budget(1, 1, 10.0), max_history=5, device=torch.device("cpu"), cache_dir=None,
+                     validate=lambda score: 0.0, deadline=0.0)
+    with pytest.raises(BenchmarkError, match=problem):
+        method.fit(None, ctx)
