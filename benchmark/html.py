@@ -12,6 +12,10 @@ first: descending for metrics, ascending for ranks, costs (seconds, MB, paramete
 p-values; a second click reverses. The address fragment ``#sort=T,C`` clicks header C of table T on load
 (``#sort=T,C,asc`` or ``,desc`` clicks again if needed to get that order), so a headless browser
 can exercise the same handler.
+
+Reading comfort: table headers stay in view while scrolling; a long *notes* cell shows its first
+line and the rest on hover; every method name links to its card; a filter bar hides sections whose
+heading does not contain the typed text (e.g. ``ml-100k`` or ``19 sampled``) and LLM or classic rows.
 """
 
 from __future__ import annotations
@@ -25,15 +29,21 @@ from typing import Any, Mapping
 _IMAGE = re.compile(r"^!\[(?P<alt>[^\]]*)\]\((?P<src>[^)]+)\)$")
 _CODE = re.compile(r"`([^`]+)`")
 _BOLD = re.compile(r"\*\*([^*]+)\*\*")
+_ITALIC = re.compile(r"(?<![*\w])\*([^*\s][^*]*)\*(?![*\w])")
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; max-width: 1400px; }
 table { border-collapse: collapse; margin: 1em 0; font-size: 13px; }
 th, td { border: 1px solid #ccc; padding: 3px 7px; text-align: left; white-space: nowrap; }
 td:last-child { white-space: normal; }
-th { background: #eee; cursor: pointer; user-select: none; }
+th { background: #eee; cursor: pointer; user-select: none; position: sticky; top: 0; z-index: 1; }
+td.note { max-width: 30em; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+td.note:hover { white-space: normal; overflow: visible; }
+#filters { position: sticky; top: 0; background: #fff; padding: 0.4em 0; z-index: 2; border-bottom: 1px solid #ddd; }
+#filters label { margin-right: 1.2em; } a code { color: #0645ad; }
 th[data-order="asc"]::after { content: " \\25B2"; } th[data-order="desc"]::after { content: " \\25BC"; }
-code { background: #f4f4f4; padding: 0 2px; } img { max-width: 700px; display: block; margin: 1em 0; }
+code { background: #f4f4f4; padding: 0 2px; }
+blockquote { margin: 0.3em 0; padding: 0.2em 0.8em; border-left: 3px solid #d9534f; background: #fafafa; } img { max-width: 700px; display: block; margin: 1em 0; }
 .card { border: 1px solid #ddd; padding: 0.5em 1em; margin: 1em 0; }
 """
 
@@ -66,6 +76,19 @@ document.querySelectorAll('table.board').forEach(table => {
     sortTable(table, column, order ? order === 'asc' : firstDescending);
   }));
 });
+function applyFilters() {
+  const text = document.getElementById('filter-text').value.trim().toLowerCase();
+  const llm = document.getElementById('filter-llm').checked, classic = document.getElementById('filter-classic').checked;
+  document.querySelectorAll('section.board-section').forEach(section => {
+    section.hidden = text !== '' && !section.dataset.heading.toLowerCase().includes(text);
+  });
+  document.querySelectorAll('tr.llm').forEach(row => { row.hidden = !llm; });
+  document.querySelectorAll('tr.classic').forEach(row => { row.hidden = !classic; });
+}
+['filter-text', 'filter-llm', 'filter-classic'].forEach(id => {
+  const element = document.getElementById(id);
+  if (element) element.addEventListener('input', applyFilters);
+});
 const wanted = location.hash.match(/^#sort=(\\d+),(\\d+)(,(asc|desc))?$/);
 if (wanted) {
   const th = document.querySelectorAll('table.board')[+wanted[1]].tHead.rows[0].cells[+wanted[2]];
@@ -77,18 +100,40 @@ if (wanted) {
 
 def _inline(text: str) -> str:
     escaped = html.escape(text, quote=False)
-    return _BOLD.sub(r"<b>\1</b>", _CODE.sub(r"<code>\1</code>", escaped))
+    return _ITALIC.sub(r"<i>\1</i>", _BOLD.sub(r"<b>\1</b>", _CODE.sub(r"<code>\1</code>", escaped)))
 
 
 def _cells(line: str) -> list[str]:
     return [c.strip() for c in line.strip().strip("|").split("|")]
 
 
-def _table(lines: list[str]) -> str:
+def _table(lines: list[str], cards: Mapping[str, Any], llm: set[str]) -> str:
     header, rows = _cells(lines[0]), [_cells(line) for line in lines[2:]]
     head = "".join(f"<th>{_inline(c)}</th>" for c in header)
-    body = "".join("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in row) + "</tr>" for row in rows)
-    return f'<table class="board"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+    note = header.index("notes") if "notes" in header else None
+    body = []
+    for row in rows:
+        method = next((m.group(1) for c in row for m in [_CODE.search(c)] if m), None)
+        base = method.split("[")[0] if method else None
+        kind = "" if base is None or base not in cards else f' class="{"llm" if base in llm else "classic"}"'
+        cells = []
+        for index, cell in enumerate(row):
+            text = _linked(_inline(cell), cards)
+            if index == note and cell:
+                cells.append(f'<td class="note" title="{html.escape(cell)}">{text}</td>')
+            else:
+                cells.append(f"<td>{text}</td>")
+        body.append(f"<tr{kind}>" + "".join(cells) + "</tr>")
+    return f'<table class="board"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+
+
+def _linked(cell_html: str, cards: Mapping[str, Any]) -> str:
+    """``<code>name</code>`` (or a variant of it) links to that method's card."""
+    def link(match: re.Match) -> str:
+        base = html.unescape(match.group(1)).split("[")[0]
+        return f'<a href="#card-{html.escape(base)}">{match.group(0)}</a>' if base in cards else match.group(0)
+
+    return re.sub(r"<code>([^<]+)</code>", link, cell_html)
 
 
 def _image(alt: str, src: str, folder: Path) -> str:
@@ -113,10 +158,13 @@ def _cards(cards: Mapping[str, Mapping[str, Any]]) -> list[str]:
     return parts
 
 
-def markdown_to_html(markdown: str, folder: Path, cards: Mapping[str, Mapping[str, Any]] | None = None) -> str:
-    """The whole page for a board's Markdown (images resolved relative to ``folder``)."""
+def markdown_to_html(markdown: str, folder: Path, cards: Mapping[str, Mapping[str, Any]] | None = None,
+                     llm_methods: set[str] | None = None) -> str:
+    """The whole page for a board's Markdown (images resolved relative to ``folder``); ``llm_methods``
+    names the methods whose rows the LLM filter hides or shows."""
     lines, parts, title = markdown.splitlines(), [], "Leaderboard"
-    index = 0
+    cards, llm = cards or {}, llm_methods or set()
+    index, open_section = 0, False
     while index < len(lines):
         line = lines[index]
         if line.startswith("|"):
@@ -124,20 +172,34 @@ def markdown_to_html(markdown: str, folder: Path, cards: Mapping[str, Mapping[st
             while index < len(lines) and lines[index].startswith("|"):
                 block.append(lines[index])
                 index += 1
-            parts.append(_table(block))
+            parts.append(_table(block, cards, llm))
             continue
         image = _IMAGE.match(line.strip())
-        if line.startswith("# "):
-            title = line[2:].replace("`", "")
-            parts.append(f"<h1>{_inline(line[2:])}</h1>")
-        elif line.startswith("## "):
-            parts.append(f"<h2>{_inline(line[3:])}</h2>")
+        heading = re.match(r"^(#{1,6}) (.*)$", line)
+        if heading and len(heading.group(1)) == 1:
+            title = heading.group(2).replace("`", "")
+            parts.append(f"<h1>{_inline(heading.group(2))}</h1>")
+            parts.append('<div id="filters"><label>Show sections whose heading contains <input id="filter-text" '
+                         'size="24" placeholder="e.g. ml-100k or 19 sampled"></label><label><input type="checkbox" '
+                         'id="filter-llm" checked> LLM methods</label><label><input type="checkbox" id="filter-classic" '
+                         'checked> classic methods</label></div>')
+        elif heading:
+            level = len(heading.group(1))
+            if level == 2:
+                parts.append("</section>" if open_section else "")
+                parts.append(f'<section class="board-section" data-heading="{html.escape(heading.group(2))}">')
+                open_section = True
+            parts.append(f"<h{level}>{_inline(heading.group(2))}</h{level}>")
         elif image:
             parts.append(_image(image["alt"], image["src"], folder))
+        elif line.startswith("> "):
+            parts.append(f"<blockquote>{_inline(line[2:])}</blockquote>")
         elif line.strip():
             parts.append(f"<p>{_inline(line)}</p>")
         index += 1
+    if open_section:
+        parts.append("</section>")
     if cards:
         parts += _cards(cards)
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-            f"<style>{STYLE}</style></head><body>\n" + "\n".join(parts) + f"\n<script>{SCRIPT}</script></body></html>\n")
+            f"<style>{STYLE}</style></head><body>\n" + "\n".join(p for p in parts if p) + f"\n<script>{SCRIPT}</script></body></html>\n")

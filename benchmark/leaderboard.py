@@ -368,8 +368,9 @@ def render(store: ResultStore, profile: str, cards: Mapping[str, Mapping[str, An
     markdown = store.root / "README.md"
     markdown.write_text("\n".join(lines) + "\n", encoding="utf-8")
     record_cards = {r["base_method"]: {"name": r["base_method"], **r["method_card"]} for r in records}
+    llm_methods = {r["base_method"] for r in records if r.get("tokens_processed") is not None}
     page = markdown_to_html("\n".join(lines), store.root, {**record_cards, **{k: v for k, v in (cards or {}).items()
-                                                                             if k in record_cards}})
+                                                                             if k in record_cards}}, llm_methods)
     (store.root / "index.html").write_text(page, encoding="utf-8")
     with (store.root / "leaderboard.csv").open("w", newline="", encoding="utf-8") as handle:
         fieldnames = ["dataset", "protocol", "method", "metric", "mean", "ci95_half_width", "n_seeds", "n_users", "train_s",

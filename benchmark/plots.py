@@ -61,16 +61,19 @@ def board_bars(path: Path, title: str, rows: list[dict[str, Any]]) -> str:
 
 
 def accuracy_vs_cost(path: Path, title: str, points: list[dict[str, Any]]) -> str:
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for point in points:
+    """One marker per method (LLM methods red, classic blue) named in a legend, not by labels on
+    the points: methods of similar cost and accuracy would write over each other."""
+    fig, ax = plt.subplots(figsize=(8.5, 4.8))
+    markers = "osD^vP*Xh<>p"
+    for index, point in enumerate(sorted(points, key=lambda p: -p["mean"])):
         colour = LLM_COLOUR if point["llm"] else CLASSIC_COLOUR
-        ax.errorbar(max(point["train_s"], 0.01), point["mean"], yerr=_half(point["half"]), fmt="o", color=colour, capsize=3)
-        ax.annotate(point["method"], (max(point["train_s"], 0.01), point["mean"]), textcoords="offset points",
-                    xytext=(4, 4), fontsize=8)
+        ax.errorbar(max(point["train_s"], 0.01), point["mean"], yerr=_half(point["half"]), fmt=markers[index % len(markers)],
+                    color=colour, capsize=3, markersize=7, label=point["method"])
     ax.set_xscale("log")
     ax.set_xlabel("training seconds per run (mean over seeds, log scale)")
     ax.set_ylabel(f"{PRIMARY_METRIC} (95% CI)")
     ax.set_title(title + "  (red: LLM methods, blue: classic)", fontsize=10)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     return _save(fig, path)
 
 

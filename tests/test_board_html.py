@@ -66,8 +66,8 @@ def _chromium(browser: str, *args: str) -> str:
 def _first_table(dom: str) -> tuple[list[str], list[list[str]]]:
     table = dom.split('<table class="board">', 1)[1].split("</table>", 1)[0]
     header = [re.sub(r"<[^>]+>", "", h) for h in re.findall(r"<th[^>]*>(.*?)</th>", table)]
-    rows = [[re.sub(r"<[^>]+>", "", c) for c in re.findall(r"<td>(.*?)</td>", row)]
-            for row in re.findall(r"<tr>(.*?)</tr>", table.split("<tbody>", 1)[1])]
+    rows = [[re.sub(r"<[^>]+>", "", c) for c in re.findall(r"<td[^>]*>(.*?)</td>", row)]
+            for row in re.findall(r"<tr[^>]*>(.*?)</tr>", table.split("<tbody>", 1)[1])]
     return header, rows
 
 
@@ -87,7 +87,9 @@ def test_html_board_sorts_in_a_real_browser_and_shows_the_boards_numbers(board, 
         expected = {r["method"]: float(r["mean"]) for r in csv.DictReader(handle)
                     if r["protocol"] == "full" and r["metric"] == "NDCG@10" and r["rank"]}
     assert {r[1]: v for r, v in zip(ranked, values)} == pytest.approx(expected, abs=5e-5)
-    assert dom.count('src="data:image/png;base64,') == 5 and "a stated deviation" in dom
+    assert dom.count('src="data:image/png;base64,') == 6 and "a stated deviation" in dom
+    assert 'id="filter-text"' in dom and '<a href="#card-sasrec-ce"><code>sasrec-ce</code></a>' in dom
+    assert '<tr class="llm">' in dom and '<tr class="classic">' in dom
     best_first = _chromium(browser, "--dump-dom", f"{page}#sort=0,{column}")  # one click: best first
     assert 'data-order="desc"' in best_first
     rank_first = _chromium(browser, "--dump-dom", f"{page}#sort=0,0")  # the rank column: rank 1 first
@@ -95,3 +97,17 @@ def test_html_board_sorts_in_a_real_browser_and_shows_the_boards_numbers(board, 
     shot = tmp_path / "board.png"
     _chromium(browser, "--window-size=1400,900", f"--screenshot={shot}", f"{page}#sort=0,{column},desc")
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+
+
+def test_the_filter_bar_hides_sections_and_llm_rows_in_a_real_browser(board, tmp_path):
+    browser = _browser()
+    page = board / "index.html"
+    script = ("<script>document.getElementById('filter-text').value='99 sampled';"
+              "document.getElementById('filter-llm').checked=false;applyFilters();</script></body>")
+    filtered = tmp_path / "filtered.html"
+    filtered.write_text(page.read_text().replace("</body>", script))
+    dom = _chromium(browser, "--dump-dom", filtered.as_uri())
+    sections = re.findall(r'<section class="board-section" data-heading="([^"]*)"( hidden="")?', dom)
+    shown = [heading for heading, hidden in sections if not hidden]
+    assert shown and all("99 sampled" in heading for heading in shown) and len(shown) < len(sections)
+    assert '<tr class="llm" hidden="">' in dom and '<tr class="classic" hidden="">' not in dom
