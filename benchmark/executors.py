@@ -22,8 +22,10 @@ stay.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
+import sys
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +37,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from benchmark.errors import BenchmarkError
 from benchmark.profiles import Profile
+from benchmark.progress import epoch_progress
 from benchmark.results import ResultStore
 from benchmark.metrics import PRIMARY_METRIC
 from benchmark.runner import Runner
@@ -115,6 +118,7 @@ class Executor:
     def execute(self, units: list[RunUnit], progress: bool = True) -> Execution:
         pending = [u for u in units if u.pending]
         outcome = Execution()
+        self.progress = progress
         # disable=None: no bar when stderr is not a terminal (piped CI logs get the per-run log lines, not \r frames)
         with logging_redirect_tqdm(), tqdm(total=len(pending), desc="runs", unit="run",
                                            disable=True if not progress else None) as bar:
@@ -137,6 +141,7 @@ class Executor:
                     bar.update(1)
                 return again
 
+            self.bar = bar
             self._run(pending, finished, failed)
         return outcome
 
@@ -147,10 +152,19 @@ class Executor:
 class SequentialExecutor(Executor):
     def _run(self, units, finished, failed) -> None:
         runner = self.spec.runner()
+        watch = epoch_progress(self.bar, self.spec.profile.budget.patience, sys.stderr.isatty()) if self.progress \
+            else contextlib.nullcontext()
+        with watch as epochs:
+            self._each(runner, units, finished, failed, epochs)
+
+    @staticmethod
+    def _each(runner, units, finished, failed, epochs) -> None:
         for unit in units:
             attempts = 0
             while True:
                 attempts += 1
+                if epochs is not None:
+                    epochs.start(unit.label)
                 try:
                     result = runner.execute_unit(unit)
                 except Exception as error:  # noqa: BLE001  (reported per unit, never lost)

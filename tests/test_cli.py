@@ -142,3 +142,16 @@ def test_durations_are_printed_in_s_min_or_h(seconds, text):
     from benchmark.cli import _duration
 
     assert _duration(seconds) == text
+
+
+def test_each_epoch_is_reported_as_a_plain_line_when_output_is_piped(tmp_path):
+    import os
+
+    env = {**os.environ}
+    out = subprocess.run([sys.executable, "-m", "benchmark", "run", "--methods", "sasrec-ce", "--profile", "ci", "--seeds",
+                          "0", "--results", str(tmp_path)], cwd=REPO_ROOT, capture_output=True, text=True, timeout=600, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = [line for line in out.stderr.splitlines() if "benchmark.progress" in line]
+    assert len(lines) >= 2 and "sasrec-ce on ml-100k (seed 0): epoch 1, valid NDCG@10" in lines[0]
+    assert "at least" in lines[0] and "\r" not in out.stderr  # piped: lines, no bar frames
+    assert "DEBUG" not in out.stderr  # the fit logger's own lines only under -v
