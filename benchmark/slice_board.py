@@ -128,6 +128,7 @@ def render_slices(store: ResultStore, boards: dict[tuple[str, str], Board],
         for protocol, board in sorted(per_protocol.items(), key=lambda kv: (kv[0] != "full", kv[0])):
             ranked = [r for r in board["rows"] if r["ranked"]]
             if not ranked:
+                lines += ["", f"{protocol}: no ranked row (every run is stale or did not converge), so no slices."]
                 continue
             runs = {r["method"]: board["runs"][r["method"]] for r in ranked}
             fingerprints = {rec["dataset_fingerprint"] for recs in runs.values() for rec in recs}
