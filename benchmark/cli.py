@@ -10,7 +10,9 @@ import argparse
 import functools
 import logging
 import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Sequence
@@ -367,26 +369,39 @@ def cmd_run(args: argparse.Namespace) -> int:
     with store.exclusive("run"):
         started = time.perf_counter()
         cache_was_empty = not any(cache_dir().glob("*/*")) if cache_dir().exists() else True
-        # The first seed of every full model runs first: a method whose first seed hits the safety cap
-        # gets no further seeds or variants (``plan`` blocks them once that record exists).
-        first = pilots(units)
-        execution = _execute(args, profile, store, first)
-        ran_first = {u.config_hash for u in first}
-        rest = [replace(u, done=True) if u.config_hash in ran_first else u for u in make_plan()]
-        announced = {u.config_hash for u in units if u.blocked}
-        for unit in rest:
-            if unit.blocked and unit.config_hash not in announced:
-                print(f"  - {unit.label}: {unit.blocked}")
-        second = _execute(args, profile, store, rest)
-        execution.ran += second.ran
-        execution.failures += second.failures
-        path = render(store, profile.name, _cards(registry), _code_hashes(registry, store))
-        elapsed = time.perf_counter() - started
-        store.log_invocation({
-            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seconds": round(elapsed, 1),
-            "ran": execution.ran, "failures": execution.failures, "force": bool(args.force), "profile": profile.name,
-            "methods": methods, "datasets": datasets, "seeds": list(seeds), "cache_empty_at_start": cache_was_empty,
-        })
+        runs_before = len(store.completed_hashes())
+
+        def log_invocation(interrupted: bool, failures: int) -> float:
+            """One ``run-log.jsonl`` line, also for an interrupted invocation: a board built over
+            several invocations is timed end to end by the sum of their lines."""
+            elapsed = time.perf_counter() - started
+            store.log_invocation({
+                "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seconds": round(elapsed, 1),
+                "ran": len(store.completed_hashes()) - runs_before, "failures": failures, "interrupted": interrupted,
+                "force": bool(args.force), "profile": profile.name, "methods": methods, "datasets": datasets,
+                "seeds": list(seeds), "cache_empty_at_start": cache_was_empty,
+            })
+            return elapsed
+
+        try:
+            # The first seed of every full model runs first: a method whose first seed hits the safety cap
+            # gets no further seeds or variants (``plan`` blocks them once that record exists).
+            first = pilots(units)
+            execution = _execute(args, profile, store, first)
+            ran_first = {u.config_hash for u in first}
+            rest = [replace(u, done=True) if u.config_hash in ran_first else u for u in make_plan()]
+            announced = {u.config_hash for u in units if u.blocked}
+            for unit in rest:
+                if unit.blocked and unit.config_hash not in announced:
+                    print(f"  - {unit.label}: {unit.blocked}")
+            second = _execute(args, profile, store, rest)
+            execution.ran += second.ran
+            execution.failures += second.failures
+            path = render(store, profile.name, _cards(registry), _code_hashes(registry, store))
+        except KeyboardInterrupt:
+            log_invocation(True, 0)
+            raise
+        elapsed = log_invocation(False, len(execution.failures))
         print(f"Ran {execution.ran} runs in {_duration(elapsed)}.")
         print(f"Leaderboard: {path}")
         if not pending:
@@ -559,8 +574,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _stop_on_sigterm(signum, frame) -> None:
+    """SIGTERM (a job scheduler, ``kill``, a session ending) stops a command like Ctrl-C does:
+    records already written are kept and a run logs its interrupted invocation."""
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _stop_on_sigterm) if on_main_thread else None
+    try:
+        return _dispatch(args)
+    finally:
+        if on_main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,

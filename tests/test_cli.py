@@ -155,3 +155,24 @@ def test_each_epoch_is_reported_as_a_plain_line_when_output_is_piped(tmp_path):
     assert len(lines) >= 2 and "sasrec-ce on ml-100k (seed 0): epoch 1, valid NDCG@10" in lines[0]
     assert "at least" in lines[0] and "\r" not in out.stderr  # piped: lines, no bar frames
     assert "DEBUG" not in out.stderr  # the fit logger's own lines only under -v
+
+
+def test_sigterm_stops_a_run_keeping_its_records_and_logging_the_interrupted_invocation(tmp_path):
+    import os
+    import signal
+    import time
+
+    # pop lands at once; darec (its architecture search, then training) is still running when the signal comes
+    args = [sys.executable, "-m", "benchmark", "run", "--methods", "pop,darec", "--profile", "ci", "--seeds",
+            "0", "--results", str(tmp_path), "--no-variants", "--no-progress"]
+    process = subprocess.Popen(args, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+    records_path = tmp_path / "ci" / "records.jsonl"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and (not records_path.exists() or len(records_path.read_text().splitlines()) < 3):
+        time.sleep(0.2)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130 and "interrupted: `run` stopped" in err
+    log = [json.loads(line) for line in (tmp_path / "ci" / "run-log.jsonl").read_text().splitlines()]
+    assert log[-1]["interrupted"] is True and log[-1]["ran"] == 1
+    assert len(records_path.read_text().splitlines()) == 3  # pop's whole run (3 protocols), nothing of darec
