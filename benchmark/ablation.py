@@ -33,28 +33,45 @@ def headline_protocol(records: list[dict[str, Any]]) -> str:
 BySeed = dict[int, dict[str, Any]]
 
 
-def per_user_ndcg10(store: ResultStore, record: dict[str, Any]) -> dict[int, float]:
+def per_user_values(store: ResultStore, record: dict[str, Any], metric: str = "NDCG@10") -> dict[int, float]:
+    """User id -> ``metric`` of that user's stored rank in ``record``."""
     stored = store.load_per_user(record)
-    gains = per_user(torch.from_numpy(stored["ranks"]), "NDCG@10")
-    return dict(zip(stored["users"].tolist(), gains.tolist()))
+    values = per_user(torch.from_numpy(stored["ranks"]), metric)
+    return dict(zip(stored["users"].tolist(), values.tolist()))
+
+
+def per_user_ndcg10(store: ResultStore, record: dict[str, Any]) -> dict[int, float]:
+    return per_user_values(store, record, "NDCG@10")
+
+
+def seed_average(per_seed: list[dict[int, float]]) -> dict[int, float]:
+    """Each user's value averaged over the seeds, for the users every seed evaluated: users, not
+    user-seed pairs, are the independent units of every paired test in the suite (board marks,
+    ablation p-values and slice marks alike)."""
+    users = set.intersection(*(set(p) for p in per_seed))
+    return {u: float(np.mean([p[u] for p in per_seed])) for u in users}
 
 
 def user_means(store: ResultStore, runs: dict[int, dict[str, Any]], seeds: list[int]) -> dict[int, float]:
-    """Each user's NDCG@10 averaged over ``seeds``: users, not user-seed pairs, are the independent
-    units of every paired test in the suite (board marks and ablation p-values alike)."""
-    per_seed = [per_user_ndcg10(store, runs[s]) for s in seeds]
-    users = set.intersection(*(set(p) for p in per_seed))
-    return {u: float(np.mean([p[u] for p in per_seed])) for u in users}
+    """Each user's NDCG@10 averaged over ``seeds`` (``seed_average``)."""
+    return seed_average([per_user_ndcg10(store, runs[s]) for s in seeds])
+
+
+def wilcoxon_over_users(a: dict[int, float], b: dict[int, float],
+                        users: set[int] | None = None) -> tuple[float | None, float]:
+    """Two-sided Wilcoxon signed-rank p over the users both hold (restricted to ``users`` when
+    given) of ``a - b``, and the mean difference; p is None when nothing differs."""
+    shared = a.keys() & b.keys() if users is None else a.keys() & b.keys() & users
+    differences = np.asarray([a[u] - b[u] for u in sorted(shared)])
+    if differences.size == 0 or not np.any(differences):
+        return None, 0.0
+    return float(stats.wilcoxon(differences).pvalue), float(differences.mean())
 
 
 def paired_test(store: ResultStore, runs: BySeed, baseline: BySeed, seeds: list[int]) -> tuple[float | None, float]:
     """Two-sided Wilcoxon signed-rank p over users of NDCG@10 (``runs`` minus ``baseline``, each
     user averaged over ``seeds``) and the mean difference; p is None when nothing differs."""
-    a, b = user_means(store, runs, seeds), user_means(store, baseline, seeds)
-    differences = np.asarray([a[u] - b[u] for u in sorted(a.keys() & b.keys())])
-    if differences.size == 0 or not np.any(differences):
-        return None, 0.0
-    return float(stats.wilcoxon(differences).pvalue), float(differences.mean())
+    return wilcoxon_over_users(user_means(store, runs, seeds), user_means(store, baseline, seeds))
 
 
 def _cell(values: list[float], signed: bool) -> str:

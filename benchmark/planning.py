@@ -100,17 +100,6 @@ def out_of_scope(profile: Profile, method: ResolvedMethod, seed: int) -> str | N
     return None
 
 
-def settled_codes(store: ResultStore, cap: float) -> dict[str, set[str]]:
-    """Config hash -> code hashes of the records that settle their unit under ``cap`` (records
-    from before code hashing contribute an empty set: always stale)."""
-    out: dict[str, set[str]] = {}
-    for record in store.read_all():
-        codes = out.setdefault(record["config_hash"], set())
-        if record.get("code_hash") and settles(record, cap):
-            codes.add(record["code_hash"])
-    return out
-
-
 def unit_hash(profile: Profile, method: ResolvedMethod, card: DatasetCard, seed: int) -> str:
     """Everything that determines a unit's numbers: method, config, data card, profile, seed."""
     payload = {
@@ -146,7 +135,7 @@ def plan(
     measured shortfall, instead of spending the profile's time on more capped runs.
     """
     cap = profile.budget.wall_clock_s
-    completed = {} if force else settled_codes(store, cap)
+    completed = {} if force else store.completed_code(lambda record: settles(record, cap))
     cards = [load_card(d) for d in datasets]
     tuned_root = store.root if tuned_from is None else tuned_from
     units = []

@@ -25,7 +25,7 @@ import os
 import tempfile
 import time
 from pathlib import Path, PurePosixPath
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -108,13 +108,14 @@ class ResultStore:
     def completed_hashes(self) -> set[str]:
         return {r["config_hash"] for r in self.read_all()}
 
-    def completed_code(self) -> dict[str, set[str]]:
-        """Config hash -> the code hashes (``benchmark.code_hash``) of the records that hold it;
-        records from before code hashing contribute an empty set (always stale)."""
+    def completed_code(self, keep: Callable[[dict[str, Any]], bool] | None = None) -> dict[str, set[str]]:
+        """Config hash -> the code hashes (``benchmark.code_hash``) of the records that hold it and
+        pass ``keep`` (all by default); records from before code hashing, or that ``keep`` rejects,
+        contribute an empty set (stale or unsettled, never done)."""
         out: dict[str, set[str]] = {}
         for record in self.read_all():
             codes = out.setdefault(record["config_hash"], set())
-            if record.get("code_hash"):
+            if record.get("code_hash") and (keep is None or keep(record)):
                 codes.add(record["code_hash"])
         return out
 

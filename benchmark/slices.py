@@ -36,7 +36,8 @@ import numpy as np
 import torch
 from scipy import stats
 
-from benchmark.metrics import per_user
+from benchmark.ablation import per_user_values, seed_average, wilcoxon_over_users
+from benchmark.confidence import mean_ci
 from benchmark.results import ResultStore
 from benchmark.significance import ALPHA, holm
 
@@ -137,25 +138,17 @@ class UserValues:
     def of(self, record: dict[str, Any], metric: str) -> dict[int, float]:
         key = (record["record_id"], metric)
         if key not in self._cache:
-            stored = self.store.load_per_user(record)
-            values = per_user(torch.from_numpy(stored["ranks"]), metric)
-            self._cache[key] = dict(zip(stored["users"].tolist(), values.tolist()))
+            self._cache[key] = per_user_values(self.store, record, metric)
         return self._cache[key]
 
     def averaged(self, runs: list[dict[str, Any]], metric: str) -> dict[int, float]:
         """Each user's value averaged over the runs (seeds) that evaluated it in all of them."""
-        per_seed = [self.of(r, metric) for r in runs]
-        users = set.intersection(*(set(p) for p in per_seed))
-        return {u: float(np.mean([p[u] for p in per_seed])) for u in users}
+        return seed_average([self.of(r, metric) for r in runs])
 
 
-def _interval(values: np.ndarray) -> tuple[float, float | None]:
-    if values.size == 0:
-        return math.nan, None
-    if values.size < 2:
-        return float(values.mean()), None
-    half = stats.t.ppf(0.975, values.size - 1) * values.std(ddof=1) / math.sqrt(values.size)
-    return float(values.mean()), float(half)
+def _interval(values: list[float]) -> tuple[float, float | None]:
+    """``mean_ci`` over a slice's users; an empty slice has no mean."""
+    return (math.nan, None) if not values else mean_ci(values)
 
 
 def slice_table(values: UserValues, runs_by_method: dict[str, list[dict[str, Any]]], reference: str | None,
@@ -163,38 +156,29 @@ def slice_table(values: UserValues, runs_by_method: dict[str, list[dict[str, Any
     """method -> {metric -> [(mean, half) per slice], 'marks' -> [mark per slice], 'users' -> [n per slice]}.
 
     Marks compare NDCG@10 with ``reference`` inside each slice (Holm across the methods)."""
+    members = [{u for u, index in assignment.items() if index == slot} for slot in range(len(labels))]
     out: dict[str, dict[str, Any]] = {}
     for method, runs in runs_by_method.items():
         entry: dict[str, Any] = {"marks": [""] * len(labels), "p": [None] * len(labels)}
         for metric in SLICE_METRICS:
             per = values.averaged(runs, metric)
-            cells, counts = [], []
-            for index in range(len(labels)):
-                chosen = np.asarray([v for u, v in per.items() if assignment.get(u) == index])
-                cells.append(_interval(chosen))
-                counts.append(int(chosen.size))
-            entry[metric] = cells
-            entry["users"] = counts
+            chosen = [[v for u, v in per.items() if u in slot] for slot in members]
+            entry[metric] = [_interval(c) for c in chosen]
+            entry["users"] = [len(c) for c in chosen]
         out[method] = entry
     if reference is None or reference not in runs_by_method:
         return out
     ref_runs = {r["seed"]: r for r in runs_by_method[reference]}
-    for index in range(len(labels)):
-        tested: list[tuple[str, float, float]] = []
-        for method, runs in runs_by_method.items():
-            if method == reference:
-                continue
-            own = {r["seed"]: r for r in runs}
-            seeds = sorted(own.keys() & ref_runs.keys())
-            if not seeds:
-                continue
-            a = values.averaged([own[s] for s in seeds], "NDCG@10")
-            b = values.averaged([ref_runs[s] for s in seeds], "NDCG@10")
-            users = sorted(u for u in a.keys() & b.keys() if assignment.get(u) == index)
-            differences = np.asarray([a[u] - b[u] for u in users])
-            if differences.size == 0 or not np.any(differences):
-                continue
-            tested.append((method, float(stats.wilcoxon(differences).pvalue), float(differences.mean())))
+    pairs = []  # (method, its users' NDCG@10, the reference's) on the seeds both ran
+    for method, runs in runs_by_method.items():
+        own = {r["seed"]: r for r in runs}
+        seeds = sorted(own.keys() & ref_runs.keys())
+        if method != reference and seeds:
+            pairs.append((method, values.averaged([own[s] for s in seeds], "NDCG@10"),
+                          values.averaged([ref_runs[s] for s in seeds], "NDCG@10")))
+    for index, slot in enumerate(members):
+        tested = [(method, *wilcoxon_over_users(a, b, slot)) for method, a, b in pairs]
+        tested = [(method, p, direction) for method, p, direction in tested if p is not None]
         for (method, _, direction), adjusted in zip(tested, holm([p for _, p, _ in tested])):
             out[method]["p"][index] = adjusted
             if adjusted < ALPHA:
