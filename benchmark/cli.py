@@ -22,6 +22,7 @@ from benchmark.paths import default_mirror
 from benchmark.profiles import DEFAULT_PROFILE, available_profiles, load_profile
 
 log = logging.getLogger("benchmark")
+OWN_LOGGERS = ("benchmark", "methods")
 QUIET_LIBRARIES = ("matplotlib", "PIL", "recbole", "urllib3", "filelock", "fsspec", "transformers", "peft", "optuna",
                    "ray", "numba", "asyncio", "h5py", "git")
 
@@ -497,10 +498,13 @@ def _shared_options(parser: argparse.ArgumentParser, *, results: str, progress: 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmark", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging (per-epoch validation)")
-    # -v is accepted after the sub-command as well (``run -v``); SUPPRESS keeps the top-level value otherwise
+    parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only (results still print)")
+    # -v/-q are accepted after the sub-command as well (``run -v``); SUPPRESS keeps the top-level value otherwise
     verbose = argparse.ArgumentParser(add_help=False)
     verbose.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
                          help="debug logging of this suite (per-epoch validation); other libraries stay at warnings")
+    verbose.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                         help="warnings and errors only; what a command prints as its result still prints")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser = functools.partial(sub.add_parser, parents=[verbose])  # type: ignore[method-assign]
 
@@ -591,14 +595,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             signal.signal(signal.SIGTERM, previous)
 
 
-def _dispatch(args: argparse.Namespace) -> int:
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    logging.getLogger().setLevel(logging.DEBUG if args.verbose else logging.INFO)  # also when handlers already exist
+def configure_logging(verbose: bool = False, quiet: bool = False) -> None:
+    """-v: DEBUG for this suite's own loggers (``benchmark``, ``methods``) only. Other libraries
+    stay at warnings even then, RecBole included (it logs to the root logger, so the root stays at
+    INFO). -q: warnings and errors only."""
+    level = logging.WARNING if quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.getLogger().setLevel(level)  # also when handlers already exist
+    for name in OWN_LOGGERS:
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.NOTSET)
     for name in QUIET_LIBRARIES:  # their DEBUG output (matplotlib's font search alone is ~1,700 lines) hides ours
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.verbose and args.quiet:
+        print("error: -v/--verbose and -q/--quiet contradict each other; give one", file=sys.stderr)
+        return 2
+    configure_logging(verbose=args.verbose, quiet=args.quiet)
     command = getattr(args, "command", None) or args.handler.__name__.removeprefix("cmd_")
     try:
         return args.handler(args)

@@ -11,6 +11,14 @@ the harness's split, candidates, training, evaluation and metrics"):
 Other harness modules (CLI, rendering, executors, tuning storage) do not change a number and are
 left out, so editing the board renderer does not mark every row stale. Package ``__init__`` files
 above a module count only when imported explicitly.
+
+What is hashed (scheme 2, since 2026-11-30): the sorted source text of every top-level statement
+of those modules, without the statements that import the suite's own packages, and without module
+names or file paths. So moving a function to another module, splitting a module, renaming a
+package or reordering definitions leaves the hash as it was (none changes a number), while any edit
+to a statement's text, comments inside it included, changes it. Scheme 1 hashed each module's name
+and bytes, so any move marked every row stale; ``tools/migrate_code_hashes.py`` carried the
+committed records over, only where a record's scheme-1 hash equalled the code's at migration time.
 """
 
 from __future__ import annotations
@@ -77,11 +85,37 @@ def method_code_modules(module: str) -> tuple[str, ...]:
     return tuple(sorted(seen))
 
 
+SUITE_PACKAGES = ("benchmark", "methods")
+
+
+def _imports_own(node: ast.stmt, own: tuple[str, ...]) -> bool:
+    if isinstance(node, ast.Import):
+        return any(alias.name.split(".")[0] in own for alias in node.names)
+    if isinstance(node, ast.ImportFrom):
+        return bool(node.level) or (node.module or "").split(".")[0] in own
+    return False
+
+
+def top_level_statements(source: str, own: tuple[str, ...] = SUITE_PACKAGES) -> list[str]:
+    """The text of each top-level statement (decorators included), minus imports of the packages
+    ``own`` (the suite's): what a module contributes to a hash wherever it lives and whatever it is called."""
+    lines = source.splitlines()
+    statements = []
+    for node in ast.parse(source).body:
+        if _imports_own(node, own):
+            continue
+        first = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])
+        statements.append("\n".join(lines[first - 1: node.end_lineno]))
+    return statements
+
+
 @lru_cache(maxsize=None)
 def method_code_hash(module: str) -> str:
-    """sha256 (16 hex digits) over the names and bytes of ``method_code_modules(module)``."""
+    """sha256 (16 hex digits) over the sorted top-level statements of ``method_code_modules(module)``."""
+    own = (*SUITE_PACKAGES, module.split(".")[0])
+    statements = sorted(stmt for name in method_code_modules(module)
+                        for stmt in top_level_statements(_module_file(name).read_text(encoding="utf-8"), own))
     digest = hashlib.sha256()
-    for name in method_code_modules(module):
-        path = _module_file(name)
-        digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
+    for statement in statements:
+        digest.update(statement.encode() + b"\0")
     return digest.hexdigest()[:16]

@@ -58,7 +58,7 @@ def epoch_progress(bar, patience: int, terminal: bool) -> Iterator[EpochProgress
     fit = logging.getLogger(FIT_LOGGER)
     handler = EpochProgress(bar, patience, terminal)
     before = (fit.level, fit.propagate)
-    verbose = logging.getLogger().getEffectiveLevel() <= logging.DEBUG
+    verbose = logging.getLogger("benchmark").getEffectiveLevel() <= logging.DEBUG
     fit.setLevel(logging.DEBUG)
     fit.propagate = verbose
     fit.addHandler(handler)

@@ -10,13 +10,23 @@ from importlib.metadata import PackageNotFoundError, version
 import psutil
 import torch
 
-from benchmark.paths import REPO_ROOT, results_root
+from benchmark.paths import REPO_ROOT, in_checkout, results_root
 
 PACKAGES = ("torch", "recbole", "numpy", "pandas", "scipy", "transformers", "peft")
 
 
 def code_version() -> dict[str, object]:
-    """Git sha of the checkout and whether it has uncommitted changes (``None`` outside git)."""
+    """Git sha of the checkout and whether it has uncommitted changes (``None`` outside git).
+
+    An installed package is not a checkout: git would answer for whatever repository happens to
+    enclose site-packages (a venv inside a project), so it reports the package version instead,
+    as ``git_sha: "llmrec-benchmark <version>"`` and ``dirty: None``."""
+    if not in_checkout():
+        try:
+            return {"git_sha": f"llmrec-benchmark {version('llmrec-benchmark')}", "dirty": None}
+        except PackageNotFoundError:
+            return {"git_sha": None, "dirty": None}
+
     def git(*args: str) -> str | None:
         try:
             out = subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10)

@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Sequence
 
 from benchmark.errors import BenchmarkError
-from benchmark.paths import PROFILES_DIR, REPO_ROOT, results_root
+from benchmark.paths import PROFILES_DIR, home, results_root
 
 
 def local_results_root() -> Path:
     """Git-ignored home of stores that must not land on a committed board."""
-    return Path(os.environ.get("BENCHMARK_LOCAL_RESULTS_DIR", REPO_ROOT / "runs"))
+    return Path(os.environ.get("BENCHMARK_LOCAL_RESULTS_DIR") or home() / "runs")
 
 
 def is_committed_profile(profile_file: Path) -> bool:

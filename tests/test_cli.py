@@ -136,6 +136,26 @@ def test_verbose_is_accepted_after_the_sub_command_and_other_libraries_stay_quie
     assert all(logging.getLogger(name).getEffectiveLevel() == logging.WARNING for name in QUIET_LIBRARIES)
 
 
+def test_quiet_keeps_results_and_warnings_and_verbose_leaves_the_root_logger_at_info(capsys):
+    import logging
+
+    from benchmark.cli import build_parser, main
+
+    parser = build_parser()
+    assert parser.parse_args(["list", "-q"]).quiet and parser.parse_args(["-q", "list"]).quiet
+    assert main(["list", "-q"]) == 0
+    assert "Datasets:" in capsys.readouterr().out  # a command's result is printed, not logged
+    assert logging.getLogger("benchmark").getEffectiveLevel() == logging.WARNING
+    assert main(["-v", "list", "-q"]) == 2
+    assert "contradict" in capsys.readouterr().err
+    main(["list", "-v"])
+    # RecBole logs its dataset DEBUG lines to the root logger: -v must not let them through
+    assert logging.getLogger().getEffectiveLevel() == logging.INFO
+    assert logging.getLogger("methods").getEffectiveLevel() == logging.DEBUG
+    main(["list"])
+    assert logging.getLogger("benchmark").getEffectiveLevel() == logging.INFO
+
+
 @pytest.mark.parametrize("seconds, text", [(42, "42 s"), (600, "10.0 min"), (5340, "89.0 min"), (5400, "1 h 30 min"),
                                            (11_100, "3 h 05 min")])
 def test_durations_are_printed_in_s_min_or_h(seconds, text):
