@@ -12,11 +12,12 @@ Other harness modules (CLI, rendering, executors, tuning storage) do not change 
 left out, so editing the board renderer does not mark every row stale. Package ``__init__`` files
 above a module count only when imported explicitly.
 
-What is hashed (scheme 2, since 2026-11-30): the sorted source text of every top-level statement
-of those modules, without the statements that import the suite's own packages, and without module
-names or file paths. So moving a function to another module, splitting a module, renaming a
-package or reordering definitions leaves the hash as it was (none changes a number), while any edit
-to a statement's text, comments inside it included, changes it. Scheme 1 hashed each module's name
+What is hashed (scheme 2, since 2026-11-30): the sorted top-level statements of those modules as
+``ast.unparse`` writes them, without docstrings, comments, layout, the statements that import the
+suite's own packages (at any depth) and module names or file paths. So moving a function to another
+module, splitting a module, renaming a package, reordering definitions or editing documentation
+leaves the hash as it was (none changes a number), while any edit to the code itself changes it.
+``ast.unparse`` is stable within one Python version (the suite supports 3.11). Scheme 1 hashed each module's name
 and bytes, so any move marked every row stale; ``tools/migrate_code_hashes.py`` carried the
 committed records over, only where a record's scheme-1 hash equalled the code's at migration time.
 """
@@ -96,17 +97,37 @@ def _imports_own(node: ast.stmt, own: tuple[str, ...]) -> bool:
     return False
 
 
+_BLOCKS = ("body", "orelse", "finalbody")
+
+
+class _Normalise(ast.NodeTransformer):
+    """Drops docstrings and, at any depth, the statements that import the packages ``own``."""
+
+    def __init__(self, own: tuple[str, ...]):
+        self.own = own
+
+    def generic_visit(self, node: ast.AST) -> ast.AST:
+        super().generic_visit(node)
+        docstring_owner = isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+        for field in _BLOCKS:
+            block = getattr(node, field, None)
+            if not isinstance(block, list) or not block or not isinstance(block[0], ast.stmt):
+                continue
+            if docstring_owner and field == "body" and isinstance(block[0], ast.Expr) \
+                    and isinstance(block[0].value, ast.Constant) and isinstance(block[0].value.value, str):
+                block = block[1:]
+            block = [stmt for stmt in block if not _imports_own(stmt, self.own)]
+            setattr(node, field, block or ([] if isinstance(node, ast.Module) or field != "body" else [ast.Pass()]))
+        return node
+
+
 def top_level_statements(source: str, own: tuple[str, ...] = SUITE_PACKAGES) -> list[str]:
-    """The text of each top-level statement (decorators included), minus imports of the packages
-    ``own`` (the suite's): what a module contributes to a hash wherever it lives and whatever it is called."""
-    lines = source.splitlines()
-    statements = []
-    for node in ast.parse(source).body:
-        if _imports_own(node, own):
-            continue
-        first = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])
-        statements.append("\n".join(lines[first - 1: node.end_lineno]))
-    return statements
+    """Each top-level statement (decorators included) as ``ast.unparse`` writes it, without
+    docstrings, comments or layout, and without the statements that import the packages ``own``
+    (the suite's), at any depth: what a module contributes to a hash wherever it lives and
+    whatever it is called."""
+    tree = _Normalise(own).visit(ast.parse(source))
+    return [ast.unparse(node) for node in tree.body]
 
 
 @lru_cache(maxsize=None)

@@ -53,13 +53,16 @@ def test_moves_splits_and_renames_keep_the_hash(hash_of):
     assert one_file == moved == reordered
 
 
-def test_an_edited_statement_changes_the_hash(hash_of):
+def test_code_edits_change_the_hash_and_documentation_does_not(hash_of):
     before = hash_of("probe_d", {"model": SCALE + SHIFT})
     after = hash_of("probe_e", {"model": SCALE + SHIFT.replace("x + 1", "x + 2")})
-    commented = hash_of("probe_f", {"model": SCALE + SHIFT.replace("return", "# no-op\n    return")})
-    assert len({before, after, commented}) == 3
+    documented = SCALE.replace("):\n", '):\n    """Doubles."""  # why\n    from PKG import ops\n')
+    documented = hash_of("probe_f", {"model": '"""Module doc."""\n# a comment\n' + documented + SHIFT})
+    assert before != after
+    assert before == documented  # docstrings, comments and lazy suite imports compute nothing
 
 
 def test_statements_keep_their_decorators_and_drop_only_suite_imports():
-    source = "import torch\nfrom benchmark.metrics import ndcg\nfrom . import sibling\n@dataclass\nclass A:\n    x: int\n"
-    assert top_level_statements(source) == ["import torch", "@dataclass\nclass A:\n    x: int"]
+    source = ("import torch\nfrom benchmark.metrics import ndcg\nfrom . import sibling\n@dataclass\nclass A:\n"
+              '    """Doc."""\n    x: int\n\n\ndef f():\n    from methods.llm import backbone\n')
+    assert top_level_statements(source) == ["import torch", "@dataclass\nclass A:\n    x: int", "def f():\n    pass"]
