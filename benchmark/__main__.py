@@ -1,5 +1,5 @@
 """``python -m benchmark``: the command-line entry point."""
 
-from benchmark.cli import main
+from llmrec_benchmark.cli import main
 
 raise SystemExit(main())

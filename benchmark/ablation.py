@@ -15,9 +15,9 @@ import numpy as np
 import torch
 from scipy import stats
 
-from benchmark.confidence import mean_ci
-from benchmark.metrics import per_user
-from benchmark.results import ResultStore
+from llmrec_benchmark.confidence import mean_ci
+from llmrec_benchmark.metrics import per_user
+from llmrec_benchmark.results import ResultStore
 
 ABLATION_METRICS = ("NDCG@10", "HR@10")
 
@@ -116,7 +116,7 @@ def render_ablations(store: ResultStore, records: list[dict[str, Any]],
     model's NDCG@10 on the same seeds (``full, same seeds``): Δ = variant − that column, whatever
     seeds the full model's own row averages over. A row that hit the safety cap or is stale says
     so in its notes: its Δ is not an effect of the component."""
-    from benchmark.run_status import capped_note, stale
+    from llmrec_benchmark.run_status import capped_note, stale
     lines: list[str] = []
     csv_rows: list[dict[str, Any]] = []
     for dataset, base, protocol, full, variants in ablation_groups(records):

@@ -1,6 +1,6 @@
 """Python API mirroring the CLI, for notebooks and scripts::
 
-    import benchmark.api as bench
+    import llmrec_benchmark.api as bench
     frame = bench.run(["pop", "sasrec-ce"], profile="ci", seeds=[0], results="my-results")
     board = bench.leaderboard("ci", results="my-results")
     records = bench.load_records("quick")          # the committed quick board
@@ -19,7 +19,7 @@ from typing import Sequence
 
 import pandas as pd
 
-from benchmark.errors import BenchmarkError
+from llmrec_benchmark.errors import BenchmarkError
 
 
 
@@ -35,7 +35,7 @@ def run(methods: Sequence[str] | None = None, *, profile: str = "quick", dataset
         variants: bool = True, device: str | None = None, mirror: str | Path | None = None, jobs: int = 1) -> pd.DataFrame:
     """Run what is missing of ``methods`` (default: the profile's, with their variants unless
     ``variants=False``) and render the board; returns every record of the store."""
-    from benchmark.cli import cmd_run
+    from llmrec_benchmark.cli import cmd_run
 
     args = _namespace(
         profile, results, methods=",".join(methods) if methods else None,
@@ -51,9 +51,9 @@ def run(methods: Sequence[str] | None = None, *, profile: str = "quick", dataset
 
 def leaderboard(profile: str = "quick", *, results: str | Path | None = None) -> Path:
     """Re-render a board from its records; returns the Markdown path."""
-    from benchmark.cli import _cards, _code_hashes, _registry, _store
-    from benchmark.leaderboard import render
-    from benchmark.profiles import load_profile
+    from llmrec_benchmark.cli import _cards, _code_hashes, _registry, _store
+    from llmrec_benchmark.leaderboard import render
+    from llmrec_benchmark.profiles import load_profile
 
     loaded = load_profile(profile)
     store = _store(_namespace(profile, results), loaded, loaded.datasets)
@@ -66,8 +66,8 @@ def leaderboard(profile: str = "quick", *, results: str | Path | None = None) ->
 def load_records(profile: str = "quick", *, results: str | Path | None = None,
                  datasets: Sequence[str] | None = None, latest: bool = True) -> pd.DataFrame:
     """A board's records as a frame (the newest record per record id unless ``latest=False``)."""
-    from benchmark.cli import _store
-    from benchmark.profiles import load_profile
+    from llmrec_benchmark.cli import _store
+    from llmrec_benchmark.profiles import load_profile
 
     loaded = load_profile(profile)
     store = _store(_namespace(profile, results), loaded, list(datasets) if datasets else loaded.datasets)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmark.errors import BenchmarkError
+from llmrec_benchmark.errors import BenchmarkError
 
 ATOMIC_TYPES = ("token", "token_seq", "float", "float_seq")
 

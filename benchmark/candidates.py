@@ -20,8 +20,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from benchmark.errors import BenchmarkError
-from benchmark.split import Sequences
+from llmrec_benchmark.errors import BenchmarkError
+from llmrec_benchmark.split import Sequences
 
 CHUNK_USERS = 1024
 

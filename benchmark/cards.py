@@ -10,9 +10,9 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from benchmark.errors import BenchmarkError
-from benchmark.paths import cards_dir
-from benchmark.schema import build, read_yaml
+from llmrec_benchmark.errors import BenchmarkError
+from llmrec_benchmark.paths import cards_dir
+from llmrec_benchmark.schema import build, read_yaml
 
 RAW_FORMATS = ("atomic", "llmrank-seq", "s3rec-txt", "user-item-lines")
 SOURCE_KINDS = ("files", "recbole-package", "local")
@@ -106,7 +106,7 @@ def load_card(name: str) -> DatasetCard:
     """A named card from ``datasets/<name>.yaml``, or a generated card for a local path."""
     candidate = Path(name)
     if candidate.exists() and (candidate.is_dir() or candidate.suffix not in (".yaml", ".yml")):
-        from benchmark.user_data import card_for_path
+        from llmrec_benchmark.user_data import card_for_path
 
         return card_for_path(candidate)
     path = candidate if candidate.suffix in (".yaml", ".yml") else cards_dir() / f"{name}.yaml"

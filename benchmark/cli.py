@@ -17,19 +17,19 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from benchmark.errors import BenchmarkError
-from benchmark.paths import default_mirror
-from benchmark.profiles import DEFAULT_PROFILE, available_profiles, load_profile
+from llmrec_benchmark.errors import BenchmarkError
+from llmrec_benchmark.paths import default_mirror
+from llmrec_benchmark.profiles import DEFAULT_PROFILE, available_profiles, load_profile
 
-log = logging.getLogger("benchmark")
-OWN_LOGGERS = ("benchmark", "methods")
+log = logging.getLogger("llmrec_benchmark")
+OWN_LOGGERS = ("llmrec_benchmark", "llmrec_methods")
 QUIET_LIBRARIES = ("matplotlib", "PIL", "recbole", "urllib3", "filelock", "fsspec", "transformers", "peft", "optuna",
                    "ray", "numba", "asyncio", "h5py", "git")
 
 
 def _registry():
-    from benchmark.registry import Registry
-    from methods import BUILTIN_METHODS
+    from llmrec_benchmark.registry import Registry
+    from llmrec_methods import BUILTIN_METHODS
 
     return Registry(BUILTIN_METHODS)
 
@@ -86,10 +86,10 @@ def _duration(seconds: float) -> str:
 def _store(args, profile, datasets: Sequence[str]):
     """The command's results store for these datasets (``benchmark.store_location`` decides; says
     so when it is not the committed board)."""
-    from benchmark.cards import available_datasets
-    from benchmark.profiles import profile_file
-    from benchmark.results import ResultStore
-    from benchmark.store_location import store_root
+    from llmrec_benchmark.cards import available_datasets
+    from llmrec_benchmark.profiles import profile_file
+    from llmrec_benchmark.results import ResultStore
+    from llmrec_benchmark.store_location import store_root
 
     root, why = store_root(args.results, profile.name, profile_file(args.profile), datasets, available_datasets())
     if why:
@@ -122,8 +122,8 @@ def _runner_spec(args: argparse.Namespace, profile, store):
     """Device (``--device`` or the profile's), mirror and torch threads for runners of this command."""
     import torch
 
-    from benchmark.executors import RunnerSpec
-    from benchmark.runner import resolve_device
+    from llmrec_benchmark.executors import RunnerSpec
+    from llmrec_benchmark.runner import resolve_device
 
     device = resolve_device(args.device or profile.device)
     return RunnerSpec(profile, store.root, str(device), Path(args.mirror) if args.mirror else default_mirror(),
@@ -136,7 +136,7 @@ def _runner(args: argparse.Namespace, profile, store):
 
 def _execute(args: argparse.Namespace, profile, store, units):
     """Run the pending units with the chosen executor; failures are printed (and returned)."""
-    from benchmark.executors import make_executor
+    from llmrec_benchmark.executors import make_executor
 
     spec = _runner_spec(args, profile, store)
     execution = make_executor(args.executor, spec, args.jobs, args.address, args.retries).execute(
@@ -151,9 +151,9 @@ def _rerun_and_compare(args: argparse.Namespace, profile, committed: list[dict],
     """Run ``make_units(store)`` into a scratch store (or ``--keep``) and compare with ``committed``."""
     import tempfile
 
-    from benchmark.leaderboard import current_records
-    from benchmark.regression import compare, drift_table
-    from benchmark.results import ResultStore
+    from llmrec_benchmark.leaderboard import current_records
+    from llmrec_benchmark.regression import compare, drift_table
+    from llmrec_benchmark.results import ResultStore
 
     with tempfile.TemporaryDirectory(prefix="benchmark-check-") as scratch:
         store = ResultStore(Path(args.keep or scratch) / profile.name)
@@ -172,8 +172,8 @@ def _rerun_and_compare(args: argparse.Namespace, profile, committed: list[dict],
 
 
 def _check_bundle(args: argparse.Namespace) -> int:
-    from benchmark.planning import plan
-    from benchmark.submission import bundle_units, verify_bundle
+    from llmrec_benchmark.planning import plan
+    from llmrec_benchmark.submission import bundle_units, verify_bundle
 
     folder = Path(args.bundle)
     manifest = verify_bundle(folder)
@@ -199,7 +199,7 @@ def _cards(registry) -> dict[str, dict]:
 def _code_hashes(registry, store) -> dict[str, str]:
     """Current code hash of every method the store has records of (for the board's stale marks);
     a method no longer registered gets none, so its rows show as stale."""
-    from benchmark.code_hash import method_code_hash
+    from llmrec_benchmark.code_hash import method_code_hash
 
     hashes = {}
     for name in {r["base_method"] for r in store.latest()}:
@@ -213,7 +213,7 @@ def _code_hashes(registry, store) -> dict[str, str]:
 def cmd_check(args: argparse.Namespace) -> int:
     """Re-run the profile (or a submission bundle) into a scratch store and compare every metric
     with the committed records."""
-    from benchmark.planning import plan
+    from llmrec_benchmark.planning import plan
 
     if args.bundle:
         return _check_bundle(args)
@@ -237,9 +237,9 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
     import torch
 
-    from benchmark.profiles import profile_file
-    from benchmark.planning import plan
-    from benchmark.submission import write_bundle
+    from llmrec_benchmark.profiles import profile_file
+    from llmrec_benchmark.planning import plan
+    from llmrec_benchmark.submission import write_bundle
 
     args.methods, args.seeds, args.no_variants = args.method, None, False
     profile, registry, specs, datasets, seeds = _selection(args)
@@ -273,9 +273,9 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 def cmd_tune(args: argparse.Namespace) -> int:
     """Equal-budget TPE tuning on valid NDCG@10 for each (method, dataset); outcomes used by run."""
-    from benchmark.cards import load_card
-    from benchmark.planning import RunUnit
-    from benchmark.tuning import check_space, default_storage, tune_method
+    from llmrec_benchmark.cards import load_card
+    from llmrec_benchmark.planning import RunUnit
+    from llmrec_benchmark.tuning import check_space, default_storage, tune_method
 
     args.no_variants, args.seeds = True, None
     profile, registry, methods, datasets, _ = _selection(args)
@@ -316,8 +316,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     """Mock-run one method on a small profile and report every submission check (exit 1 on a failure)."""
     import tempfile
 
-    from benchmark.results import ResultStore
-    from benchmark.validation import render_findings, validate_method
+    from llmrec_benchmark.results import ResultStore
+    from llmrec_benchmark.validation import render_findings, validate_method
 
     profile = load_profile(args.profile)
     registry = _registry()
@@ -332,10 +332,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from benchmark.estimates import artifact_seconds
-    from benchmark.leaderboard import render
-    from benchmark.paths import cache_dir
-    from benchmark.planning import estimate_seconds, pilots, plan
+    from llmrec_benchmark.estimates import artifact_seconds
+    from llmrec_benchmark.leaderboard import render
+    from llmrec_benchmark.paths import cache_dir
+    from llmrec_benchmark.planning import estimate_seconds, pilots, plan
 
     if args.all and args.methods:
         raise BenchmarkError("use either --all or --methods, not both")
@@ -413,8 +413,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _explain_nothing_ran(profile, store, units, registry, methods, datasets, seeds, board: Path) -> None:
     """What a run that had nothing to do did, and how to reproduce the board (a fresh clone's first
     ``run`` finds every committed record already there)."""
-    from benchmark.estimates import artifact_seconds
-    from benchmark.planning import estimate_seconds, plan
+    from llmrec_benchmark.estimates import artifact_seconds
+    from llmrec_benchmark.planning import estimate_seconds, plan
 
     everything = [u for u in plan(profile, registry, methods, datasets, seeds, store, True) if u.blocked is None]
     runs = sum(estimate_seconds(u, store, profile)[0] for u in everything)
@@ -429,7 +429,7 @@ def _explain_nothing_ran(profile, store, units, registry, methods, datasets, see
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from benchmark.cards import available_datasets
+    from llmrec_benchmark.cards import available_datasets
 
     registry = _registry()
     names, broken = registry.loadable()
@@ -449,8 +449,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:
-    from benchmark.cards import available_datasets, load_card
-    from benchmark.loading import load_split
+    from llmrec_benchmark.cards import available_datasets, load_card
+    from llmrec_benchmark.loading import load_split
 
     names = _csv(args.datasets, "--datasets") or available_datasets()
     mirror = Path(args.mirror) if args.mirror else default_mirror()
@@ -469,7 +469,7 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from benchmark.leaderboard import render
+    from llmrec_benchmark.leaderboard import render
 
     profile = load_profile(args.profile)
     store = _store(args, profile, profile.datasets)
@@ -636,7 +636,7 @@ def _write_crash_log(command: str) -> Path:
     import tempfile
     import traceback
 
-    from benchmark.store_location import local_results_root
+    from llmrec_benchmark.store_location import local_results_root
 
     stamp = time.strftime("%Y%m%dT%H%M%S")
     text = f"benchmark {command}, argv {sys.argv!r}\n\n{traceback.format_exc()}"

@@ -31,8 +31,8 @@ from functools import lru_cache
 from pathlib import Path
 
 HARNESS_MODULES = (
-    "benchmark.split", "benchmark.candidates", "benchmark.training", "benchmark.evaluation",
-    "benchmark.metrics", "benchmark.loading", "benchmark.convert", "benchmark.runner",
+    "llmrec_benchmark.split", "llmrec_benchmark.candidates", "llmrec_benchmark.training", "llmrec_benchmark.evaluation",
+    "llmrec_benchmark.metrics", "llmrec_benchmark.loading", "llmrec_benchmark.convert", "llmrec_benchmark.runner",
 )
 
 
@@ -86,7 +86,7 @@ def method_code_modules(module: str) -> tuple[str, ...]:
     return tuple(sorted(seen))
 
 
-SUITE_PACKAGES = ("benchmark", "methods")
+SUITE_PACKAGES = ("llmrec_benchmark", "llmrec_methods", "benchmark", "methods")  # the last two: names before 2026-11-30
 
 
 def _imports_own(node: ast.stmt, own: tuple[str, ...]) -> bool:

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmark.atomic import read_table, validate_inter, validate_item
-from benchmark.cards import DatasetCard
-from benchmark.errors import BenchmarkError
+from llmrec_benchmark.atomic import read_table, validate_inter, validate_item
+from llmrec_benchmark.cards import DatasetCard
+from llmrec_benchmark.errors import BenchmarkError
 
 INTER_HEADER = "user_id:token\titem_id:token\ttimestamp:float\n"
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.ablation import headline_protocol
+from llmrec_benchmark.ablation import headline_protocol
 
 
 def hardware_label(hardware: dict[str, Any]) -> str:

@@ -10,7 +10,7 @@ a warm cache skips it.
 
 from __future__ import annotations
 
-from benchmark.results import ResultStore
+from llmrec_benchmark.results import ResultStore
 
 
 def artifact_seconds(store: ResultStore, methods: set[str], datasets: set[str]) -> float:

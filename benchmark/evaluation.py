@@ -13,10 +13,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from benchmark.candidates import CandidateSet
-from benchmark.metrics import candidate_ranks, full_ranking_ranks
-from benchmark.method import ScoreBatch, ScoreFn
-from benchmark.split import Sequences
+from llmrec_benchmark.candidates import CandidateSet
+from llmrec_benchmark.metrics import candidate_ranks, full_ranking_ranks
+from llmrec_benchmark.method import ScoreBatch, ScoreFn
+from llmrec_benchmark.split import Sequences
 
 EVAL_BATCH_USERS = 256
 

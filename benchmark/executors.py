@@ -35,13 +35,13 @@ import torch
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from benchmark.errors import BenchmarkError
-from benchmark.profiles import Profile
-from benchmark.progress import epoch_progress
-from benchmark.results import ResultStore
-from benchmark.metrics import PRIMARY_METRIC
-from benchmark.runner import Runner
-from benchmark.planning import RunUnit
+from llmrec_benchmark.errors import BenchmarkError
+from llmrec_benchmark.profiles import Profile
+from llmrec_benchmark.progress import epoch_progress
+from llmrec_benchmark.results import ResultStore
+from llmrec_benchmark.metrics import PRIMARY_METRIC
+from llmrec_benchmark.runner import Runner
+from llmrec_benchmark.planning import RunUnit
 
 log = logging.getLogger(__name__)
 EXECUTORS = ("local", "ray")

@@ -9,8 +9,8 @@ import shutil
 import urllib.request
 from pathlib import Path
 
-from benchmark.cards import DatasetCard, SourceFile
-from benchmark.errors import BenchmarkError
+from llmrec_benchmark.cards import DatasetCard, SourceFile
+from llmrec_benchmark.errors import BenchmarkError
 
 log = logging.getLogger(__name__)
 

@@ -23,19 +23,19 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from benchmark.ablation import headline_protocol, render_ablations
-from benchmark.confidence import mean_ci
-from benchmark.costs import render_costs
-from benchmark.errors import BenchmarkError
-from benchmark.html import markdown_to_html
-from benchmark.metrics import METRICS, PRIMARY_METRIC
-from benchmark.profiles import Profile, load_profile
-from benchmark.results import ResultStore
-from benchmark.reproduction import render_reproduction
-from benchmark.run_status import capped_note, converged, not_run_note, stale
-from benchmark.slice_board import agreement, agreement_warning, render_agreement, render_slices
-from benchmark.slices import SliceDefinition, slices_of_split
-from benchmark.significance import Mark, significance_marks, tie_ranks
+from llmrec_benchmark.ablation import headline_protocol, render_ablations
+from llmrec_benchmark.confidence import mean_ci
+from llmrec_benchmark.costs import render_costs
+from llmrec_benchmark.errors import BenchmarkError
+from llmrec_benchmark.html import markdown_to_html
+from llmrec_benchmark.metrics import METRICS, PRIMARY_METRIC
+from llmrec_benchmark.profiles import Profile, load_profile
+from llmrec_benchmark.results import ResultStore
+from llmrec_benchmark.reproduction import render_reproduction
+from llmrec_benchmark.run_status import capped_note, converged, not_run_note, stale
+from llmrec_benchmark.slice_board import agreement, agreement_warning, render_agreement, render_slices
+from llmrec_benchmark.slices import SliceDefinition, slices_of_split
+from llmrec_benchmark.significance import Mark, significance_marks, tie_ranks
 
 PLOTS_DIR = "plots"
 PROTOCOL_TITLES = {"full": "full ranking (all items, history masked)"}
@@ -169,7 +169,7 @@ def _plots_section(folder: Path, boards: dict, records: list[dict[str, Any]],
                    extra: Mapping[str, str] | None = None) -> list[str]:
     """Write the plots (stale PNGs from an earlier render are removed) and link them; ``extra``
     holds one already written plot per dataset (the slice plot)."""
-    from benchmark.plots import render_plots
+    from llmrec_benchmark.plots import render_plots
 
     written = render_plots(folder, boards, records)
     for dataset, name in (extra or {}).items():
@@ -187,7 +187,7 @@ def _plots_section(folder: Path, boards: dict, records: list[dict[str, Any]],
 
 def _slice_definition(dataset: str, profile: Profile | None) -> SliceDefinition:
     """The slices of ``dataset``'s split as the board's profile loads it (its user cap)."""
-    from benchmark.loading import load_split
+    from llmrec_benchmark.loading import load_split
 
     return slices_of_split(load_split(dataset, profile.user_cap if profile is not None else None))
 
@@ -211,7 +211,7 @@ def _scoped_variants(variants: bool | list[str]) -> str:
 def banner(records: list[dict[str, Any]], profile: Profile | None, code_hashes: Mapping[str, str] | None) -> list[str]:
     """What a reader must know before reading a number: hardware, the stopping rule, how many runs
     converged, and what the board can and cannot show."""
-    from benchmark.costs import hardware_label
+    from llmrec_benchmark.costs import hardware_label
 
     if not records:
         return ["> No records yet."]
@@ -253,7 +253,7 @@ def banner(records: list[dict[str, Any]], profile: Profile | None, code_hashes: 
 
 def _note_versus_random(store: ResultStore, rows: list[dict[str, Any]], by_method: dict[str, list[dict[str, Any]]]) -> None:
     """Append 'vs random' to each LLM row's notes: does it beat chance on the users both ranked?"""
-    from benchmark.ablation import paired_test
+    from llmrec_benchmark.ablation import paired_test
 
     if "random" not in by_method:
         return

@@ -19,13 +19,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmark.cards import DatasetCard, load_card
-from benchmark.convert import convert
-from benchmark.errors import BenchmarkError
-from benchmark.fetch import obtain_raw_files
-from benchmark.paths import cache_dir, default_mirror
-from benchmark.recbole_compat import recbole_config
-from benchmark.split import SplitData, sequences_from_sorted
+from llmrec_benchmark.cards import DatasetCard, load_card
+from llmrec_benchmark.convert import convert
+from llmrec_benchmark.errors import BenchmarkError
+from llmrec_benchmark.fetch import obtain_raw_files
+from llmrec_benchmark.paths import cache_dir, default_mirror
+from llmrec_benchmark.recbole_compat import recbole_config
+from llmrec_benchmark.split import SplitData, sequences_from_sorted
 
 log = logging.getLogger(__name__)
 MIN_USER_INTERACTIONS = 3  # one train item, the valid target, the test target

@@ -19,9 +19,9 @@ from typing import Any, Callable, ClassVar, Mapping
 import torch
 from torch import Tensor
 
-from benchmark.errors import BenchmarkError
-from benchmark.profiles import Budget
-from benchmark.split import TrainView
+from llmrec_benchmark.errors import BenchmarkError
+from llmrec_benchmark.profiles import Budget
+from llmrec_benchmark.split import TrainView
 
 FIDELITIES = ("official-code-port", "paper-spec", "reconstructed-from-abstract", "library-model", "baseline")
 
@@ -90,7 +90,7 @@ class RunContext:
     validate: Callable[..., float]  # (score_fn, max_users=None) -> valid NDCG@10
     deadline: float
     validation_users: int = 0  # how many users ``validate`` scores (for budgeting its time)
-    logger: logging.Logger = field(default_factory=lambda: logging.getLogger("benchmark.fit"))
+    logger: logging.Logger = field(default_factory=lambda: logging.getLogger("llmrec_benchmark.fit"))
 
     def time_left(self) -> float:
         return self.deadline - time.monotonic()

@@ -19,16 +19,16 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.cards import DatasetCard, load_card
-from benchmark.code_hash import method_code_hash
-from benchmark.errors import BenchmarkError
-from benchmark.evaluation import protocol_name
-from benchmark.method import parse_variant
-from benchmark.profiles import Profile
-from benchmark.registry import Registry, ResolvedMethod
-from benchmark.results import ResultStore
-from benchmark.run_status import CAPPED
-from benchmark.tuning import load_tuned
+from llmrec_benchmark.cards import DatasetCard, load_card
+from llmrec_benchmark.code_hash import method_code_hash
+from llmrec_benchmark.errors import BenchmarkError
+from llmrec_benchmark.evaluation import protocol_name
+from llmrec_benchmark.method import parse_variant
+from llmrec_benchmark.profiles import Profile
+from llmrec_benchmark.registry import Registry, ResolvedMethod
+from llmrec_benchmark.results import ResultStore
+from llmrec_benchmark.run_status import CAPPED
+from llmrec_benchmark.tuning import load_tuned
 
 
 @dataclass(frozen=True)

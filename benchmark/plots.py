@@ -23,9 +23,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 
-from benchmark.ablation import ablation_groups, paired_deltas  # noqa: E402
-from benchmark.confidence import mean_ci  # noqa: E402
-from benchmark.metrics import PRIMARY_METRIC  # noqa: E402
+from llmrec_benchmark.ablation import ablation_groups, paired_deltas  # noqa: E402
+from llmrec_benchmark.confidence import mean_ci  # noqa: E402
+from llmrec_benchmark.metrics import PRIMARY_METRIC  # noqa: E402
 
 STABLE_PNG = {"Software": None}
 LLM_COLOUR, CLASSIC_COLOUR = "#d9534f", "#337ab7"

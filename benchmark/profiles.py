@@ -13,9 +13,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmark.errors import BenchmarkError
-from benchmark.paths import PROFILES_DIR
-from benchmark.schema import build, read_yaml
+from llmrec_benchmark.errors import BenchmarkError
+from llmrec_benchmark.paths import PROFILES_DIR
+from llmrec_benchmark.schema import build, read_yaml
 
 DEFAULT_PROFILE = "quick"
 
@@ -173,7 +173,7 @@ def _check(profile: Profile, where: str) -> None:
 
 
 def _check_reproduction(profile: Profile, where: str) -> None:
-    from benchmark.method import parse_variant
+    from llmrec_benchmark.method import parse_variant
 
     for index, target in enumerate(profile.reproduction):
         at = f"{where}: reproduction[{index}]"

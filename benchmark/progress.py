@@ -15,8 +15,8 @@ import contextlib
 import logging
 from typing import Iterator
 
-FIT_LOGGER = "benchmark.fit"
-log = logging.getLogger("benchmark.progress")
+FIT_LOGGER = "llmrec_benchmark.fit"
+log = logging.getLogger("llmrec_benchmark.progress")
 
 
 class EpochProgress(logging.Handler):
@@ -36,7 +36,7 @@ class EpochProgress(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         if not (isinstance(record.msg, str) and record.msg.startswith("epoch %d: valid") and len(record.args or ()) == 3):
             if record.levelno >= logging.INFO and not logging.getLogger(FIT_LOGGER).propagate:
-                logging.getLogger("benchmark").handle(record)  # never swallow what is not an epoch report
+                logging.getLogger("llmrec_benchmark").handle(record)  # never swallow what is not an epoch report
             return
         epoch, valid, seconds = record.args
         self.seconds.append(float(seconds))
@@ -58,7 +58,7 @@ def epoch_progress(bar, patience: int, terminal: bool) -> Iterator[EpochProgress
     fit = logging.getLogger(FIT_LOGGER)
     handler = EpochProgress(bar, patience, terminal)
     before = (fit.level, fit.propagate)
-    verbose = logging.getLogger("benchmark").getEffectiveLevel() <= logging.DEBUG
+    verbose = logging.getLogger("llmrec_benchmark").getEffectiveLevel() <= logging.DEBUG
     fit.setLevel(logging.DEBUG)
     fit.propagate = verbose
     fit.addHandler(handler)

@@ -10,7 +10,7 @@ from importlib.metadata import PackageNotFoundError, version
 import psutil
 import torch
 
-from benchmark.paths import REPO_ROOT, in_checkout, results_root
+from llmrec_benchmark.paths import REPO_ROOT, in_checkout, results_root
 
 PACKAGES = ("torch", "recbole", "numpy", "pandas", "scipy", "transformers", "peft")
 

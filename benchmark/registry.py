@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any, Mapping
 
-from benchmark.errors import BenchmarkError
-from benchmark.method import Method, MethodCard, Variant, parse_variant
-from benchmark.schema import reject_unknown_keys
+from llmrec_benchmark.errors import BenchmarkError
+from llmrec_benchmark.method import Method, MethodCard, Variant, parse_variant
+from llmrec_benchmark.schema import reject_unknown_keys
 
-ENTRY_POINT_GROUP = "benchmark.methods"
+ENTRY_POINT_GROUP = "llmrec_benchmark.methods"
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from benchmark.leaderboard import current_records
-from benchmark.metrics import METRICS
+from llmrec_benchmark.leaderboard import current_records
+from llmrec_benchmark.metrics import METRICS
 
 Key = tuple[str, str, str, int]
 

@@ -13,10 +13,10 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from benchmark.confidence import mean_ci
-from benchmark.method import parse_variant
-from benchmark.profiles import Profile
-from benchmark.run_status import converged, stale
+from llmrec_benchmark.confidence import mean_ci
+from llmrec_benchmark.method import parse_variant
+from llmrec_benchmark.profiles import Profile
+from llmrec_benchmark.run_status import converged, stale
 
 TOLERANCE = 0.05
 

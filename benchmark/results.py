@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from benchmark.errors import BenchmarkError
+from llmrec_benchmark.errors import BenchmarkError
 
 log = logging.getLogger(__name__)
 

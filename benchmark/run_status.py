@@ -18,7 +18,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from benchmark.results import ResultStore
+from llmrec_benchmark.results import ResultStore
 
 CAPPED = "wall_clock"
 

@@ -15,19 +15,19 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from benchmark.candidates import CandidateSet, candidate_set
-from benchmark.cards import DatasetCard
-from benchmark.code_hash import method_code_hash
-from benchmark.errors import BenchmarkError
-from benchmark.evaluation import EvalTask, evaluate, evaluate_protocols
-from benchmark.method import FitReport, Method, RunContext, ScoreFn
-from benchmark.metrics import PRIMARY_METRIC, summarize
-from benchmark.paths import cache_dir
-from benchmark.profiles import Profile
-from benchmark.provenance import PeakMemory, environment
-from benchmark.results import ResultStore
-from benchmark.split import SplitData
-from benchmark.planning import RunUnit
+from llmrec_benchmark.candidates import CandidateSet, candidate_set
+from llmrec_benchmark.cards import DatasetCard
+from llmrec_benchmark.code_hash import method_code_hash
+from llmrec_benchmark.errors import BenchmarkError
+from llmrec_benchmark.evaluation import EvalTask, evaluate, evaluate_protocols
+from llmrec_benchmark.method import FitReport, Method, RunContext, ScoreFn
+from llmrec_benchmark.metrics import PRIMARY_METRIC, summarize
+from llmrec_benchmark.paths import cache_dir
+from llmrec_benchmark.profiles import Profile
+from llmrec_benchmark.provenance import PeakMemory, environment
+from llmrec_benchmark.results import ResultStore
+from llmrec_benchmark.split import SplitData
+from llmrec_benchmark.planning import RunUnit
 
 log = logging.getLogger(__name__)
 EVAL_USER_SEED = 0
@@ -68,7 +68,7 @@ class Runner:
 
     def data(self, card: DatasetCard) -> SplitData:
         if card.name not in self._data:
-            from benchmark.loading import load_split
+            from llmrec_benchmark.loading import load_split
 
             self._data[card.name] = load_split(card, self.profile.user_cap, self.mirror)
         return self._data[card.name]

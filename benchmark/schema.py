@@ -16,7 +16,7 @@ from typing import Any, Mapping, TypeVar
 
 import yaml
 
-from benchmark.errors import BenchmarkError
+from llmrec_benchmark.errors import BenchmarkError
 
 T = TypeVar("T")
 

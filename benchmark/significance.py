@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.ablation import paired_test
-from benchmark.metrics import PRIMARY_METRIC
-from benchmark.results import ResultStore
+from llmrec_benchmark.ablation import paired_test
+from llmrec_benchmark.metrics import PRIMARY_METRIC
+from llmrec_benchmark.results import ResultStore
 
 ALPHA = 0.05
 

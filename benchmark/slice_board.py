@@ -14,9 +14,9 @@ import math
 from pathlib import Path
 from typing import Any, Callable
 
-from benchmark.metrics import PRIMARY_METRIC
-from benchmark.results import ResultStore
-from benchmark.slices import (
+from llmrec_benchmark.metrics import PRIMARY_METRIC
+from llmrec_benchmark.results import ResultStore
+from llmrec_benchmark.slices import (
     AGREEMENT_WARNING_TAU, POPULARITY_SLICES, SLICE_METRICS, SliceDefinition, UserValues, kendall_agreement,
     slice_table,
 )
@@ -97,7 +97,7 @@ def render_slices(store: ResultStore, boards: dict[tuple[str, str], Board],
                   load_definition: Callable[[str], SliceDefinition], plots_dir: Path | None,
                   ) -> tuple[list[str], list[dict[str, Any]], dict[str, str]]:
     """(Markdown lines, CSV rows, plot file per dataset) for every board's slices."""
-    from benchmark.plots import slice_lines
+    from llmrec_benchmark.plots import slice_lines
 
     lines = ["", "## Where methods win: slices", "",
              "Each cell: NDCG@10 / HR@10 over the slice's users (each user's value averaged over the row's seeds), ± the "

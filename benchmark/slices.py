@@ -36,10 +36,10 @@ import numpy as np
 import torch
 from scipy import stats
 
-from benchmark.ablation import per_user_values, seed_average, wilcoxon_over_users
-from benchmark.confidence import mean_ci
-from benchmark.results import ResultStore
-from benchmark.significance import ALPHA, holm
+from llmrec_benchmark.ablation import per_user_values, seed_average, wilcoxon_over_users
+from llmrec_benchmark.confidence import mean_ci
+from llmrec_benchmark.results import ResultStore
+from llmrec_benchmark.significance import ALPHA, holm
 
 HEAD_SHARE = 0.2  # head: the most popular items holding this share of training interactions
 TAIL_SHARE = 0.2  # tail: the least popular items holding this share

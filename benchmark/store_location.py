@@ -15,8 +15,8 @@ import os
 from pathlib import Path
 from typing import Sequence
 
-from benchmark.errors import BenchmarkError
-from benchmark.paths import PROFILES_DIR, home, results_root
+from llmrec_benchmark.errors import BenchmarkError
+from llmrec_benchmark.paths import PROFILES_DIR, home, results_root
 
 
 def local_results_root() -> Path:

@@ -27,13 +27,13 @@ from dataclasses import asdict
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from benchmark.errors import BenchmarkError
-from benchmark.fetch import sha256_of
-from benchmark.leaderboard import current_records
-from benchmark.provenance import environment
-from benchmark.registry import Registry
-from benchmark.results import ResultStore, record_problem
-from benchmark.tuning import TUNING_DIR
+from llmrec_benchmark.errors import BenchmarkError
+from llmrec_benchmark.fetch import sha256_of
+from llmrec_benchmark.leaderboard import current_records
+from llmrec_benchmark.provenance import environment
+from llmrec_benchmark.registry import Registry
+from llmrec_benchmark.results import ResultStore, record_problem
+from llmrec_benchmark.tuning import TUNING_DIR
 
 BUNDLE_FORMAT = 1
 MANIFEST = "MANIFEST.json"

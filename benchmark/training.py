@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterable
 import torch
 from torch import Tensor, nn
 
-from benchmark.method import FitReport, RunContext, ScoreFn
+from llmrec_benchmark.method import FitReport, RunContext, ScoreFn
 
 
 def train_with_early_stopping(

@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 from typing import Any, Mapping
 
-from benchmark.errors import BenchmarkError
+from llmrec_benchmark.errors import BenchmarkError
 
 log = logging.getLogger(__name__)
 TUNING_DIR = "tuning"

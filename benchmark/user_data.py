@@ -11,11 +11,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from benchmark.atomic import read_table
-from benchmark.cards import DatasetCard, Fields, Filtering, Source, SourceFile
-from benchmark.errors import BenchmarkError
-from benchmark.fetch import sha256_of
-from benchmark.schema import read_utf8
+from llmrec_benchmark.atomic import read_table
+from llmrec_benchmark.cards import DatasetCard, Fields, Filtering, Source, SourceFile
+from llmrec_benchmark.errors import BenchmarkError
+from llmrec_benchmark.fetch import sha256_of
+from llmrec_benchmark.schema import read_utf8
 
 TEXT_TYPES = ("token", "token_seq")
 

@@ -36,15 +36,15 @@ from dataclasses import dataclass, replace
 import torch
 from torch import Tensor
 
-from benchmark.cards import load_card
-from benchmark.errors import BenchmarkError
-from benchmark.method import FIDELITIES, Method, ScoreBatch
-from benchmark.profiles import Profile
-from benchmark.registry import Registry
-from benchmark.runner import Runner
-from benchmark.planning import plan
-from benchmark.split import Sequences, SplitData
-from benchmark.tuning import check_space
+from llmrec_benchmark.cards import load_card
+from llmrec_benchmark.errors import BenchmarkError
+from llmrec_benchmark.method import FIDELITIES, Method, ScoreBatch
+from llmrec_benchmark.profiles import Profile
+from llmrec_benchmark.registry import Registry
+from llmrec_benchmark.runner import Runner
+from llmrec_benchmark.planning import plan
+from llmrec_benchmark.split import Sequences, SplitData
+from llmrec_benchmark.tuning import check_space
 
 log = logging.getLogger(__name__)
 PROBE_USERS = 32

@@ -1,20 +1,21 @@
-"""Built-in methods. ``BUILTIN_METHODS`` is the explicit registry table (name -> "module:Class");
-classes are imported only when used. Plugins register through the ``benchmark.methods`` entry-point
-group instead. A method never imports another method's internals; shared building blocks live in
-modules such as ``methods.sequential_data`` and ``methods.recbole_zoo``.
+"""Built-in methods, imported as ``llmrec_methods`` (the repository's ``methods/`` folder).
+``BUILTIN_METHODS`` is the explicit registry table (name -> "module:Class"); classes are imported
+only when used. Plugins register through the ``llmrec_benchmark.methods`` entry-point group
+instead. A method never imports another method's internals; shared building blocks live in
+modules such as ``llmrec_methods.sequential_data`` and ``llmrec_methods.recbole_zoo``.
 """
 
 BUILTIN_METHODS: dict[str, str] = {
-    "random": "methods.random_baseline:RandomScores",
-    "pop": "methods.pop:Pop",
-    "sasrec": "methods.sasrec:SASRec",
-    "sasrec-ce": "methods.sasrec_ce:SASRecCE",
-    "sasrec-sampled": "methods.sasrec_sampled:SASRecSampled",
-    "gru4rec": "methods.gru4rec:GRU4Rec",
-    "bert4rec": "methods.bert4rec:BERT4Rec",
-    "caser": "methods.caser:Caser",
-    "darec": "methods.darec:DARec",
-    "mixrec": "methods.mixrec:MixRec",
-    "llm-trsr": "methods.llm_trsr:LLMTRSR",
-    "delrec": "methods.delrec:DELRec",
+    "random": "llmrec_methods.random_baseline:RandomScores",
+    "pop": "llmrec_methods.pop:Pop",
+    "sasrec": "llmrec_methods.sasrec:SASRec",
+    "sasrec-ce": "llmrec_methods.sasrec_ce:SASRecCE",
+    "sasrec-sampled": "llmrec_methods.sasrec_sampled:SASRecSampled",
+    "gru4rec": "llmrec_methods.gru4rec:GRU4Rec",
+    "bert4rec": "llmrec_methods.bert4rec:BERT4Rec",
+    "caser": "llmrec_methods.caser:Caser",
+    "darec": "llmrec_methods.darec:DARec",
+    "mixrec": "llmrec_methods.mixrec:MixRec",
+    "llm-trsr": "llmrec_methods.llm_trsr:LLMTRSR",
+    "delrec": "llmrec_methods.delrec:DELRec",
 }

@@ -13,11 +13,11 @@ from typing import Any, ClassVar, Iterator
 import torch
 from torch import Tensor
 
-from benchmark.method import FitReport, Method, RunContext, ScoreBatch, module_parameter_counts
-from benchmark.recbole_compat import recbole_config
-from benchmark.split import TrainView
-from benchmark.training import train_with_early_stopping
-from methods.sequential_data import most_recent, prefix_batch, prefix_targets, shuffled_batches
+from llmrec_benchmark.method import FitReport, Method, RunContext, ScoreBatch, module_parameter_counts
+from llmrec_benchmark.recbole_compat import recbole_config
+from llmrec_benchmark.split import TrainView
+from llmrec_benchmark.training import train_with_early_stopping
+from llmrec_methods.sequential_data import most_recent, prefix_batch, prefix_targets, shuffled_batches
 
 
 

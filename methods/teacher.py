@@ -25,14 +25,14 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from benchmark.evaluation import EvalTask, evaluate
-from benchmark.method import RunContext, ScoreBatch
-from benchmark.metrics import PRIMARY_METRIC, summarize
-from benchmark.profiles import Budget
-from benchmark.split import Sequences, TrainView
-from methods.llm.cache import ArtifactCache, content_key
-from methods.sasrec_ce import SASRecCE
-from methods.sequential_data import sequences_digest
+from llmrec_benchmark.evaluation import EvalTask, evaluate
+from llmrec_benchmark.method import RunContext, ScoreBatch
+from llmrec_benchmark.metrics import PRIMARY_METRIC, summarize
+from llmrec_benchmark.profiles import Budget
+from llmrec_benchmark.split import Sequences, TrainView
+from llmrec_methods.llm.cache import ArtifactCache, content_key
+from llmrec_methods.sasrec_ce import SASRecCE
+from llmrec_methods.sequential_data import sequences_digest
 
 log = logging.getLogger(__name__)
 TEACHER_VERSION = 1  # bump when the teacher's training or prediction code changes its output

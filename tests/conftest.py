@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from benchmark.paths import REPO_ROOT
+from llmrec_benchmark.paths import REPO_ROOT
 
 # Where the dataset mirror is looked for: an explicit override, else the checkout's sibling
 # `shared/datasets` (the developers' layout). `.ci/run` sets the override and BENCHMARK_REQUIRE_MIRROR,
@@ -21,7 +21,7 @@ SHARED_MIRROR = Path(os.environ.get("BENCHMARK_TEST_MIRROR") or REPO_ROOT.parent
 @pytest.fixture(scope="session")
 def ml100k():
     """The real ml-100k split, loaded once per test session."""
-    from benchmark.loading import load_split
+    from llmrec_benchmark.loading import load_split
 
     return load_split("ml-100k")
 
@@ -67,7 +67,7 @@ def small_view(ml100k):
     train = view.train
     keep = torch.arange(40)
     rows, index = train.flat_index(keep)
-    from benchmark.split import sequences_from_sorted
+    from llmrec_benchmark.split import sequences_from_sorted
 
     return dataclasses.replace(
         view, users=view.users[keep], train=sequences_from_sorted(rows, train.items[index], 40),
@@ -79,8 +79,8 @@ def fit_context(cache: Path, seed: int = 0, wall_clock_s: float = 300):
     """A one-epoch RunContext for calling an LLM method's ``fit`` directly (validation returns 0)."""
     import time
 
-    from benchmark.method import RunContext
-    from benchmark.profiles import Budget
+    from llmrec_benchmark.method import RunContext
+    from llmrec_benchmark.profiles import Budget
 
     return RunContext(
         seed=seed, budget=Budget(max_epochs=1, patience=1, wall_clock_s=wall_clock_s, tuning_trials=1), max_history=10,
@@ -91,7 +91,7 @@ def fit_context(cache: Path, seed: int = 0, wall_clock_s: float = 300):
 
 def candidate_scores(method, view):
     """A fitted method's scores for the first six users of ``view``, four fixed candidates each."""
-    from benchmark.method import ScoreBatch
+    from llmrec_benchmark.method import ScoreBatch
 
     history, lengths = view.train.last(torch.arange(6), 10)
     candidates = torch.arange(1, 25).view(6, 4)
@@ -101,7 +101,7 @@ def candidate_scores(method, view):
 def run_units(profile, store, units) -> None:
     """Run planned units in this process the way the CLI does (sequential executor, no retries);
     a failed run fails the test instead of being reported and skipped."""
-    from benchmark.executors import RunnerSpec, SequentialExecutor
+    from llmrec_benchmark.executors import RunnerSpec, SequentialExecutor
 
     spec = RunnerSpec(profile, store.root, "cpu", None, torch.get_num_threads())
     execution = SequentialExecutor(spec, retries=0).execute(units, progress=False)

@@ -6,8 +6,8 @@ import hashlib
 
 import torch
 
-from benchmark.method import FitReport, Method, MethodCard, RunContext, ScoreBatch
-from benchmark.split import TrainView
+from llmrec_benchmark.method import FitReport, Method, MethodCard, RunContext, ScoreBatch
+from llmrec_benchmark.split import TrainView
 
 SEEN: list[dict] = []
 

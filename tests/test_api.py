@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-import benchmark.api as bench
-from benchmark.errors import BenchmarkError
+import llmrec_benchmark.api as bench
+from llmrec_benchmark.errors import BenchmarkError
 
 
 def test_run_returns_the_records_as_a_frame_and_renders_the_board(tmp_path):

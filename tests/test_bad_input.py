@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.cli import main
-from benchmark.paths import REPO_ROOT
+from llmrec_benchmark.cli import main
+from llmrec_benchmark.paths import REPO_ROOT
 from tests.conftest import minimal_record, synthetic_rows, write_atomic
 
 

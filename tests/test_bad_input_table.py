@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import yaml
 
-from benchmark.cli import main
-from benchmark.paths import PROFILES_DIR
+from llmrec_benchmark.cli import main
+from llmrec_benchmark.paths import PROFILES_DIR
 from tests.conftest import minimal_record, synthetic_rows, write_atomic
 
 CI = yaml.safe_load((PROFILES_DIR / "ci.yaml").read_text())

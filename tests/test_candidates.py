@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark.candidates import candidate_set
-from benchmark.errors import BenchmarkError
+from llmrec_benchmark.candidates import candidate_set
+from llmrec_benchmark.errors import BenchmarkError
 
 
 def draw(data, cache, n=19, seed=0, split="test"):

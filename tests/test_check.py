@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from benchmark.cli import main
-from benchmark.errors import BenchmarkError
-from benchmark.regression import Drift, compare
+from llmrec_benchmark.cli import main
+from llmrec_benchmark.errors import BenchmarkError
+from llmrec_benchmark.regression import Drift, compare
 
 ARGS = ["--methods", "pop", "--profile", "ci", "--seeds", "0", "--no-progress"]
 
@@ -45,7 +45,7 @@ def test_check_passes_on_a_faithful_rerun_and_fails_on_an_altered_number(committ
 def test_tolerance_comes_from_the_profile(committed, tmp_path, capsys):
     _rewrite(committed / "ci" / "records.jsonl", lambda r: {**r, "metrics": {**r["metrics"], "MRR": r["metrics"]["MRR"] + 1e-4}})
     profile = tmp_path / "ci.yaml"
-    from benchmark.paths import PROFILES_DIR
+    from llmrec_benchmark.paths import PROFILES_DIR
 
     profile.write_text((PROFILES_DIR / "ci.yaml").read_text() + "regression_tolerance: 0.001\n")
     args = [a if a != "ci" else str(profile) for a in ARGS]
@@ -64,10 +64,10 @@ def test_check_without_committed_records_is_an_error(tmp_path, capsys):
     assert main(["check", *ARGS, "--results", str(tmp_path / "empty")]) == 2
     assert "no committed records" in capsys.readouterr().err
     with pytest.raises(BenchmarkError, match="regression_tolerance"):
-        from benchmark.profiles import load_profile
+        from llmrec_benchmark.profiles import load_profile
 
         bad = tmp_path / "bad.yaml"
-        from benchmark.paths import PROFILES_DIR
+        from llmrec_benchmark.paths import PROFILES_DIR
 
         bad.write_text((PROFILES_DIR / "ci.yaml").read_text() + "regression_tolerance: -1\n")
         load_profile(str(bad))

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from benchmark.paths import REPO_ROOT
+from llmrec_benchmark.paths import REPO_ROOT
 from tests.conftest import write_atomic
 
 
@@ -126,40 +126,40 @@ def test_ablation_variants_use_ablation_seeds_and_get_their_own_table(tmp_path):
 def test_verbose_is_accepted_after_the_sub_command_and_other_libraries_stay_quiet():
     import logging
 
-    from benchmark.cli import QUIET_LIBRARIES, build_parser, main
+    from llmrec_benchmark.cli import QUIET_LIBRARIES, build_parser, main
 
     parser = build_parser()
     assert parser.parse_args(["run", "-v"]).verbose and parser.parse_args(["-v", "run"]).verbose
     assert not parser.parse_args(["run"]).verbose
     assert main(["list", "-v"]) == 0
-    assert logging.getLogger("benchmark").getEffectiveLevel() == logging.DEBUG
+    assert logging.getLogger("llmrec_benchmark").getEffectiveLevel() == logging.DEBUG
     assert all(logging.getLogger(name).getEffectiveLevel() == logging.WARNING for name in QUIET_LIBRARIES)
 
 
 def test_quiet_keeps_results_and_warnings_and_verbose_leaves_the_root_logger_at_info(capsys):
     import logging
 
-    from benchmark.cli import build_parser, main
+    from llmrec_benchmark.cli import build_parser, main
 
     parser = build_parser()
     assert parser.parse_args(["list", "-q"]).quiet and parser.parse_args(["-q", "list"]).quiet
     assert main(["list", "-q"]) == 0
     assert "Datasets:" in capsys.readouterr().out  # a command's result is printed, not logged
-    assert logging.getLogger("benchmark").getEffectiveLevel() == logging.WARNING
+    assert logging.getLogger("llmrec_benchmark").getEffectiveLevel() == logging.WARNING
     assert main(["-v", "list", "-q"]) == 2
     assert "contradict" in capsys.readouterr().err
     main(["list", "-v"])
     # RecBole logs its dataset DEBUG lines to the root logger: -v must not let them through
     assert logging.getLogger().getEffectiveLevel() == logging.INFO
-    assert logging.getLogger("methods").getEffectiveLevel() == logging.DEBUG
+    assert logging.getLogger("llmrec_methods").getEffectiveLevel() == logging.DEBUG
     main(["list"])
-    assert logging.getLogger("benchmark").getEffectiveLevel() == logging.INFO
+    assert logging.getLogger("llmrec_benchmark").getEffectiveLevel() == logging.INFO
 
 
 @pytest.mark.parametrize("seconds, text", [(42, "42 s"), (600, "10.0 min"), (5340, "89.0 min"), (5400, "1 h 30 min"),
                                            (11_100, "3 h 05 min")])
 def test_durations_are_printed_in_s_min_or_h(seconds, text):
-    from benchmark.cli import _duration
+    from llmrec_benchmark.cli import _duration
 
     assert _duration(seconds) == text
 
@@ -171,7 +171,7 @@ def test_each_epoch_is_reported_as_a_plain_line_when_output_is_piped(tmp_path):
     out = subprocess.run([sys.executable, "-m", "benchmark", "run", "--methods", "sasrec-ce", "--profile", "ci", "--seeds",
                           "0", "--results", str(tmp_path)], cwd=REPO_ROOT, capture_output=True, text=True, timeout=600, env=env)
     assert out.returncode == 0, out.stderr[-2000:]
-    lines = [line for line in out.stderr.splitlines() if "benchmark.progress" in line]
+    lines = [line for line in out.stderr.splitlines() if "llmrec_benchmark.progress" in line]
     assert len(lines) >= 2 and "sasrec-ce on ml-100k (seed 0): epoch 1, valid NDCG@10" in lines[0]
     assert "at least" in lines[0] and "\r" not in out.stderr  # piped: lines, no bar frames
     assert "DEBUG" not in out.stderr  # the fit logger's own lines only under -v

@@ -10,9 +10,9 @@ import json
 
 import numpy as np
 
-from benchmark.code_hash import method_code_hash, method_code_modules
-from benchmark.leaderboard import ranked_table, render, shown_metrics
-from benchmark.significance import Mark, tie_ranks
+from llmrec_benchmark.code_hash import method_code_hash, method_code_modules
+from llmrec_benchmark.leaderboard import ranked_table, render, shown_metrics
+from llmrec_benchmark.significance import Mark, tie_ranks
 from tests.test_significance import USERS, _record, _store
 
 
@@ -80,13 +80,13 @@ def test_hr_at_k_is_hidden_where_it_is_always_one():
 
 
 def test_code_hash_covers_the_method_and_its_shared_layers_only():
-    darec = method_code_modules("methods.darec")
-    assert {"methods.darec", "methods.llm.itemrec", "methods.llm.adapters", "benchmark.training",
-            "benchmark.metrics", "benchmark.split", "benchmark.candidates", "benchmark.evaluation"} <= set(darec)
-    assert "methods.delrec" not in darec and "benchmark.leaderboard" not in darec
-    assert "methods.llm.itemrec" not in method_code_modules("methods.pop")
-    assert method_code_hash("methods.darec") != method_code_hash("methods.mixrec")
-    assert method_code_hash("methods.darec") == method_code_hash("methods.darec")
+    darec = method_code_modules("llmrec_methods.darec")
+    assert {"llmrec_methods.darec", "llmrec_methods.llm.itemrec", "llmrec_methods.llm.adapters", "llmrec_benchmark.training",
+            "llmrec_benchmark.metrics", "llmrec_benchmark.split", "llmrec_benchmark.candidates", "llmrec_benchmark.evaluation"} <= set(darec)
+    assert "llmrec_methods.delrec" not in darec and "llmrec_benchmark.leaderboard" not in darec
+    assert "llmrec_methods.llm.itemrec" not in method_code_modules("llmrec_methods.pop")
+    assert method_code_hash("llmrec_methods.darec") != method_code_hash("llmrec_methods.mixrec")
+    assert method_code_hash("llmrec_methods.darec") == method_code_hash("llmrec_methods.darec")
 
 
 # -- the run plan ---------------------------------------------------------------------------------
@@ -95,11 +95,11 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
-from benchmark.profiles import load_profile  # noqa: E402
-from benchmark.registry import Registry  # noqa: E402
-from benchmark.results import ResultStore  # noqa: E402
-from benchmark.planning import pilots, plan  # noqa: E402
-from methods import BUILTIN_METHODS  # noqa: E402
+from llmrec_benchmark.profiles import load_profile  # noqa: E402
+from llmrec_benchmark.registry import Registry  # noqa: E402
+from llmrec_benchmark.results import ResultStore  # noqa: E402
+from llmrec_benchmark.planning import pilots, plan  # noqa: E402
+from llmrec_methods import BUILTIN_METHODS  # noqa: E402
 from tests.conftest import run_units  # noqa: E402
 
 
@@ -129,13 +129,13 @@ def test_a_record_from_older_code_is_re_run_unless_kept(small_profile, tmp_path)
     run_units(small_profile, store, plan(small_profile, registry, ["pop"], ["ml-100k"], [0], store, False))
     assert all(u.done for u in plan(small_profile, registry, ["pop"], ["ml-100k"], [0], store, False))
     lines = [json.loads(line) for line in store.records_path.read_text().splitlines()]
-    assert {r["code_hash"] for r in lines} == {method_code_hash("methods.pop")}
+    assert {r["code_hash"] for r in lines} == {method_code_hash("llmrec_methods.pop")}
     for record in lines:
         record["code_hash"] = "older-code"
     store.records_path.write_text("".join(json.dumps(r) + "\n" for r in lines))
     assert all(u.pending for u in plan(small_profile, registry, ["pop"], ["ml-100k"], [0], store, False))
     assert all(u.done for u in plan(small_profile, registry, ["pop"], ["ml-100k"], [0], store, False, keep_stale=True))
-    board = render(store, "ci", code_hashes={"pop": method_code_hash("methods.pop")}).read_text()
+    board = render(store, "ci", code_hashes={"pop": method_code_hash("llmrec_methods.pop")}).read_text()
     assert "stale: computed by older code" in board and "| – | `pop` |" in board
 
 
@@ -166,7 +166,7 @@ def test_a_scoped_method_runs_only_its_declared_seeds_and_says_why(small_profile
     for key in (("sasrec-ce", 1), ("sasrec-ce[logits_at=every_position]", 0)):
         assert units[key].blocked == f"not run in profile 'ci': {why}"
     run_units(scoped, store, [units[("pop", 0)]])
-    monkeypatch.setattr("benchmark.leaderboard._profile", lambda name: scoped)
+    monkeypatch.setattr("llmrec_benchmark.leaderboard._profile", lambda name: scoped)
     board = render(store, "ci").read_text()
     assert f"**Run in part** (`sasrec-ce`): its full model on seed 0 only, without its ablation and config variants; {why}" in board
 
@@ -180,7 +180,7 @@ def test_a_scoped_method_runs_only_its_declared_seeds_and_says_why(small_profile
 def test_a_bad_scope_entry_is_named(tmp_path, entry, problem):
     import yaml
 
-    from benchmark.errors import BenchmarkError
+    from llmrec_benchmark.errors import BenchmarkError
 
     raw = yaml.safe_load((Path(__file__).parents[1] / "benchmark/profiles/ci.yaml").read_text())
     raw["scope"] = {raw["methods"][0]: entry}

@@ -11,18 +11,18 @@ import pytest
 import torch
 from scipy import stats
 
-from benchmark.errors import BenchmarkError
-from benchmark.method import ScoreBatch
-from benchmark.profiles import Budget
-from benchmark.split import Sequences, SplitData, sequences_from_sorted
-from methods.delrec import DEFAULTS, DELRec
-from methods.delrec.gradnorm import GradNormWeights
-from methods.delrec.prompts import DelrecPrompts, listing_order
-from methods.llm.backbone import load_backbone
-from methods.llm.prompts import token_ids
-from methods.llm.title_scoring import SoftPrompt, TitleScorer
-from methods.llm.yesno import constant, pack, suffixes
-from methods.teacher import teacher_topk
+from llmrec_benchmark.errors import BenchmarkError
+from llmrec_benchmark.method import ScoreBatch
+from llmrec_benchmark.profiles import Budget
+from llmrec_benchmark.split import Sequences, SplitData, sequences_from_sorted
+from llmrec_methods.delrec import DEFAULTS, DELRec
+from llmrec_methods.delrec.gradnorm import GradNormWeights
+from llmrec_methods.delrec.prompts import DelrecPrompts, listing_order
+from llmrec_methods.llm.backbone import load_backbone
+from llmrec_methods.llm.prompts import token_ids
+from llmrec_methods.llm.title_scoring import SoftPrompt, TitleScorer
+from llmrec_methods.llm.yesno import constant, pack, suffixes
+from llmrec_methods.teacher import teacher_topk
 from tests.conftest import candidate_scores, fit_context
 
 CPU = torch.device("cpu")
@@ -268,12 +268,12 @@ def test_temporal_analysis_splits_the_history_into_example_query_and_hidden_item
 
 
 def test_validation_subset_is_fixed_and_smaller(tmp_path):
-    from benchmark.profiles import load_profile
-    from benchmark.registry import Registry
-    from benchmark.results import ResultStore
-    from benchmark.runner import Runner
-    from benchmark.planning import plan
-    from methods import BUILTIN_METHODS
+    from llmrec_benchmark.profiles import load_profile
+    from llmrec_benchmark.registry import Registry
+    from llmrec_benchmark.results import ResultStore
+    from llmrec_benchmark.runner import Runner
+    from llmrec_benchmark.planning import plan
+    from llmrec_methods import BUILTIN_METHODS
 
     profile = load_profile("ci")
     store = ResultStore(tmp_path / "ci")

@@ -3,9 +3,9 @@ exactly the ranks a per-protocol call with the candidates gives."""
 
 import torch
 
-from benchmark.candidates import candidate_set
-from benchmark.evaluation import EvalTask, evaluate, evaluate_protocols
-from benchmark.method import ScoreBatch
+from llmrec_benchmark.candidates import candidate_set
+from llmrec_benchmark.evaluation import EvalTask, evaluate, evaluate_protocols
+from llmrec_benchmark.method import ScoreBatch
 
 
 def test_shared_full_scores_match_per_protocol_candidate_scoring(ml100k, tmp_cache):

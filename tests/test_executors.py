@@ -7,14 +7,14 @@ from __future__ import annotations
 import torch
 import pytest
 
-from benchmark.errors import BenchmarkError
-from benchmark.executors import ProcessExecutor, RayExecutor, RunnerSpec, SequentialExecutor
-from benchmark.leaderboard import current_records
-from benchmark.profiles import load_profile
-from benchmark.registry import Registry
-from benchmark.results import ResultStore
-from benchmark.planning import plan
-from methods import BUILTIN_METHODS
+from llmrec_benchmark.errors import BenchmarkError
+from llmrec_benchmark.executors import ProcessExecutor, RayExecutor, RunnerSpec, SequentialExecutor
+from llmrec_benchmark.leaderboard import current_records
+from llmrec_benchmark.profiles import load_profile
+from llmrec_benchmark.registry import Registry
+from llmrec_benchmark.results import ResultStore
+from llmrec_benchmark.planning import plan
+from llmrec_methods import BUILTIN_METHODS
 from tests.bad_methods import FLAKY_METHODS
 
 SPECS = ["pop", "sasrec-ce"]

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
-import benchmark.cli as cli
-import benchmark.registry as registry_module
-from benchmark.paths import PROFILES_DIR
+import llmrec_benchmark.cli as cli
+import llmrec_benchmark.registry as registry_module
+from llmrec_benchmark.paths import PROFILES_DIR
 
 
 class Planted:
@@ -42,7 +42,7 @@ def test_a_pickle_planted_where_recbole_looks_is_never_loaded(tmp_path, tmp_cach
 
 
 def test_recbole_configs_point_at_a_private_empty_checkpoint_folder():
-    from benchmark.recbole_compat import private_checkpoint_dir, recbole_config
+    from llmrec_benchmark.recbole_compat import private_checkpoint_dir, recbole_config
 
     config = recbole_config("Pop", "ml-100k", {"checkpoint_dir": "saved", "dataset_save_path": "x.pth", "save_dataset": True})
     folder = Path(config["checkpoint_dir"])
@@ -148,7 +148,7 @@ def test_ci_turns_a_missing_mirror_into_a_failure_not_a_skip(tmp_path):
     import subprocess
     import sys
 
-    from benchmark.paths import REPO_ROOT
+    from llmrec_benchmark.paths import REPO_ROOT
 
     probe = tmp_path / "test_probe.py"
     probe.write_text("from tests.conftest import mirror  # noqa: F401\n\n\ndef test_needs_it(mirror):\n    assert mirror.exists()\n")

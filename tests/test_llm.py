@@ -12,17 +12,17 @@ from pathlib import Path
 import pytest
 import torch
 
-from benchmark.errors import BenchmarkError
-from benchmark.method import RunContext
-from benchmark.profiles import Budget
-from methods.darec import DARec
-from methods.llm import backbone as backbone_module
-from methods.llm.adapters import LoraArch, MoeArch, MoeLoraLinear
-from methods.llm.backbone import byte_tokenizer, load_backbone
-from methods.llm.itemrec import LLM_DEFAULTS, FitSession
-from methods.llm.prompts import ItemTokenTable, attention_allowed
-from methods.llm.search import EXPERT_COUNTS, EXPERT_RANKS, LORA_RANKS, LORA_TARGETS, propose_lora, propose_moe, tpe_search
-from methods.mixrec import HOMOGENEOUS, MixRec
+from llmrec_benchmark.errors import BenchmarkError
+from llmrec_benchmark.method import RunContext
+from llmrec_benchmark.profiles import Budget
+from llmrec_methods.darec import DARec
+from llmrec_methods.llm import backbone as backbone_module
+from llmrec_methods.llm.adapters import LoraArch, MoeArch, MoeLoraLinear
+from llmrec_methods.llm.backbone import byte_tokenizer, load_backbone
+from llmrec_methods.llm.itemrec import LLM_DEFAULTS, FitSession
+from llmrec_methods.llm.prompts import ItemTokenTable, attention_allowed
+from llmrec_methods.llm.search import EXPERT_COUNTS, EXPERT_RANKS, LORA_RANKS, LORA_TARGETS, propose_lora, propose_moe, tpe_search
+from llmrec_methods.mixrec import HOMOGENEOUS, MixRec
 
 SMALL = dict(LLM_DEFAULTS, llm_history=4, item_max_tokens=6, proxy_steps=2, proxy_users=16, train_batch_size=8)
 
@@ -116,7 +116,7 @@ def _fit(cls, disabled, view, seed=0, trials=2):
 
 
 def _scores(method, view):
-    from benchmark.method import ScoreBatch
+    from llmrec_benchmark.method import ScoreBatch
 
     history, lengths = view.train.last(torch.arange(8), 10)
     return method.score(ScoreBatch(users=view.users[:8], history=history, lengths=lengths))
@@ -212,7 +212,7 @@ def test_dynamic_moe_off_is_a_single_lora_and_bo_off_is_homogeneous_experts(smal
 
 
 def test_artifact_cache_builds_once_and_an_interrupted_build_leaves_nothing(tmp_path):
-    from methods.llm.cache import ArtifactCache
+    from llmrec_methods.llm.cache import ArtifactCache
 
     cache, builds = ArtifactCache(tmp_path), []
 
@@ -237,7 +237,7 @@ def test_context_masking_reaches_the_boundary_states_only_from_the_second_layer_
     """A boundary (SEP) token already sees its whole item causally, so with one layer both masks
     give the same boundary states; from two layers on, within-item lookahead reaches them. This is
     why the quick profile keeps two backbone layers."""
-    from methods.llm.collab import split_history
+    from llmrec_methods.llm.collab import split_history
 
     history, lengths = small_view.train.last(torch.arange(4), 10)
     recent, _, older, older_lengths = split_history(history, lengths, 4, 6)

@@ -10,20 +10,20 @@ from pathlib import Path
 import pytest
 import torch
 
-from benchmark.errors import BenchmarkError
-from benchmark.leaderboard import render
-from benchmark.method import ScoreBatch
-from benchmark.profiles import load_profile
-from benchmark.registry import Registry
-from benchmark.results import ResultStore
-from benchmark.planning import plan
-from methods import BUILTIN_METHODS
-from methods.llm.backbone import load_backbone
-from methods.llm.generation import Decoding, GenerationMemo, GenerationStats, TextGenerator
-from methods.llm.summarize import block_prompt, segment_blocks, summarize_histories
-from methods.llm.prompts import token_ids
-from methods.llm.yesno import YesNoLM, answer_token_ids, constant, pack, ragged, suffixes
-from methods.llm_trsr import DEFAULTS, LLMTRSR
+from llmrec_benchmark.errors import BenchmarkError
+from llmrec_benchmark.leaderboard import render
+from llmrec_benchmark.method import ScoreBatch
+from llmrec_benchmark.profiles import load_profile
+from llmrec_benchmark.registry import Registry
+from llmrec_benchmark.results import ResultStore
+from llmrec_benchmark.planning import plan
+from llmrec_methods import BUILTIN_METHODS
+from llmrec_methods.llm.backbone import load_backbone
+from llmrec_methods.llm.generation import Decoding, GenerationMemo, GenerationStats, TextGenerator
+from llmrec_methods.llm.summarize import block_prompt, segment_blocks, summarize_histories
+from llmrec_methods.llm.prompts import token_ids
+from llmrec_methods.llm.yesno import YesNoLM, answer_token_ids, constant, pack, ragged, suffixes
+from llmrec_methods.llm_trsr import DEFAULTS, LLMTRSR
 from tests.conftest import candidate_scores, fit_context, run_units
 
 CPU = torch.device("cpu")

@@ -6,13 +6,13 @@ from importlib.metadata import EntryPoint
 
 import pytest
 
-from benchmark import registry as registry_module
-from benchmark.profiles import load_profile
-from benchmark.registry import Registry
-from benchmark.results import ResultStore
-from benchmark.runner import Runner
-from benchmark.planning import plan
-from methods import BUILTIN_METHODS
+from llmrec_benchmark import registry as registry_module
+from llmrec_benchmark.profiles import load_profile
+from llmrec_benchmark.registry import Registry
+from llmrec_benchmark.results import ResultStore
+from llmrec_benchmark.runner import Runner
+from llmrec_benchmark.planning import plan
+from llmrec_methods import BUILTIN_METHODS
 from tests import plugin_method
 from tests.conftest import run_units
 
@@ -120,8 +120,8 @@ def test_sasrec_ce_loss_at_targets_equals_every_position():
     same function: equal loss and gradients up to float rounding, on windows with padding."""
     import torch
 
-    from methods.sasrec_ce import ARCHITECTURE_KEYS, SASRecCE
-    from methods.sasrec_net import SASRecNet
+    from llmrec_methods.sasrec_ce import ARCHITECTURE_KEYS, SASRecCE
+    from llmrec_methods.sasrec_net import SASRecNet
 
     torch.manual_seed(0)
     config = SASRecCE.card.defaults
@@ -141,8 +141,8 @@ def test_sasrec_ce_loss_at_targets_equals_every_position():
 
 
 def test_sasrec_ce_rejects_an_unknown_logits_at():
-    from benchmark.errors import BenchmarkError
-    from methods.sasrec_ce import SASRecCE
+    from llmrec_benchmark.errors import BenchmarkError
+    from llmrec_methods.sasrec_ce import SASRecCE
 
     with pytest.raises(BenchmarkError, match="logits_at must be one of.*found 'middle'"):  # checked before any work
         SASRecCE({**SASRecCE.card.defaults, "logits_at": "middle"}).fit(None, None)

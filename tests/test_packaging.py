@@ -1,7 +1,8 @@
 """The suite as an installed package (``pip install .``, not only an editable checkout): the wheel
-carries the dataset cards and profiles, and the ``benchmark`` console script works from any
-folder, one holding a paper repository's own ``methods/`` and ``benchmark/`` folders included,
-writing what it produces under ``BENCHMARK_HOME``."""
+carries the dataset cards and profiles, and the ``benchmark`` console script and ``python -m
+llmrec_benchmark`` work from any folder, one holding a paper repository's own ``methods/`` and
+``benchmark/`` packages included (the import names are ``llmrec_benchmark`` and ``llmrec_methods``),
+writing what they produce under ``BENCHMARK_HOME``."""
 
 from __future__ import annotations
 
@@ -13,14 +14,17 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.paths import REPO_ROOT
+from llmrec_benchmark.paths import REPO_ROOT
+
+
+IMPORT_NAMES = {"benchmark": "llmrec_benchmark", "methods": "llmrec_methods"}  # folder -> import name
 
 
 def _package_folders() -> set[str]:
     found = set()
-    for top in ("benchmark", "methods"):
-        for init in (REPO_ROOT / top).rglob("__init__.py"):
-            found.add(".".join(init.parent.relative_to(REPO_ROOT).parts))
+    for folder, name in IMPORT_NAMES.items():
+        for init in (REPO_ROOT / folder).rglob("__init__.py"):
+            found.add(".".join((name, *init.parent.relative_to(REPO_ROOT / folder).parts)))
     return found
 
 
@@ -43,17 +47,19 @@ def installed(tmp_path_factory) -> Path:
     return target
 
 
-def _console(installed: Path, cwd: Path, home: Path, *args: str) -> subprocess.CompletedProcess:
+def _console(installed: Path, cwd: Path, home: Path, *args: str, module: bool = False) -> subprocess.CompletedProcess:
+    """The console script, or with ``module`` ``python -m llmrec_benchmark`` (the working directory
+    first on the import path)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("BENCHMARK_")}
     env.update(PYTHONPATH=str(installed), BENCHMARK_HOME=str(home))
-    return subprocess.run([sys.executable, str(installed / "bin" / "benchmark"), *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=600)
+    entry = ["-m", "llmrec_benchmark"] if module else [str(installed / "bin" / "benchmark")]
+    return subprocess.run([sys.executable, *entry, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
 
 
 def test_installed_wheel_has_cards_and_profiles(installed):
-    cards = sorted(p.stem for p in (installed / "benchmark" / "dataset_cards").glob("*.yaml"))
+    cards = sorted(p.stem for p in (installed / "llmrec_benchmark" / "dataset_cards").glob("*.yaml"))
     assert cards == sorted(p.stem for p in (REPO_ROOT / "datasets").glob("*.yaml"))
-    assert (installed / "benchmark" / "profiles" / "quick.yaml").is_file()
+    assert (installed / "llmrec_benchmark" / "profiles" / "quick.yaml").is_file()
     assert not (installed / "pyproject.toml").exists()  # so the package runs in installed mode
 
 
@@ -63,10 +69,11 @@ def test_console_script_works_from_a_folder_with_its_own_methods_package(install
         (project / own).mkdir(parents=True)
         (project / own / "__init__.py").write_text("raise ImportError('the user\\'s own package was imported')\n")
     home = tmp_path / "home"
-    listed = _console(installed, project, home, "list")
-    assert listed.returncode == 0, listed.stderr[-2000:]
-    assert "Datasets: beauty, games-6k, lastfm, ml-100k, sports, toys, yelp" in listed.stdout
-    assert "Profiles: ci, full, quick, reproduce, sasrec-parity" in listed.stdout
+    for module in (False, True):
+        listed = _console(installed, project, home, "list", module=module)
+        assert listed.returncode == 0, listed.stderr[-2000:]
+        assert "Datasets: beauty, games-6k, lastfm, ml-100k, sports, toys, yelp" in listed.stdout
+        assert "Profiles: ci, full, quick, reproduce, sasrec-parity" in listed.stdout
     stats = _console(installed, project, home, "datasets", "--datasets", "ml-100k")
     assert stats.returncode == 0, stats.stderr[-2000:]
     assert "943" in stats.stdout  # ml-100k's users, converted from the recbole wheel

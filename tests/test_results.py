@@ -6,8 +6,8 @@ import multiprocessing
 import numpy as np
 import pytest
 
-from benchmark.errors import BenchmarkError
-from benchmark.results import ResultStore
+from llmrec_benchmark.errors import BenchmarkError
+from llmrec_benchmark.results import ResultStore
 from tests.conftest import minimal_record
 
 

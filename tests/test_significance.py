@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmark.leaderboard import ranked_table, render
-from benchmark.results import ResultStore
-from benchmark.significance import holm, tie_ranks
+from llmrec_benchmark.leaderboard import ranked_table, render
+from llmrec_benchmark.results import ResultStore
+from llmrec_benchmark.significance import holm, tie_ranks
 
 USERS = np.arange(1, 201)
 

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from benchmark.cli import main
-from benchmark.fetch import sha256_of
-from benchmark.submission import MANIFEST
+from llmrec_benchmark.cli import main
+from llmrec_benchmark.fetch import sha256_of
+from llmrec_benchmark.submission import MANIFEST
 
 
 @pytest.fixture

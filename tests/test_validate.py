@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.paths import REPO_ROOT
-from benchmark.profiles import load_profile
-from benchmark.registry import Registry
-from benchmark.results import ResultStore
-from benchmark.runner import Runner
-from benchmark.validation import card_findings, validate_method, with_other_test_targets
+from llmrec_benchmark.paths import REPO_ROOT
+from llmrec_benchmark.profiles import load_profile
+from llmrec_benchmark.registry import Registry
+from llmrec_benchmark.results import ResultStore
+from llmrec_benchmark.runner import Runner
+from llmrec_benchmark.validation import card_findings, validate_method, with_other_test_targets
 from tests.bad_methods import BAD_METHODS
 
 import torch
@@ -74,7 +74,7 @@ def test_the_example_plugin_installs_and_passes_validate(tmp_path):
 
 
 def test_every_built_in_card_is_complete():
-    from methods import BUILTIN_METHODS
+    from llmrec_methods import BUILTIN_METHODS
 
     registry = Registry(BUILTIN_METHODS, include_plugins=False)
     findings = {name: card_findings(name, registry)[0] for name in registry.names()}

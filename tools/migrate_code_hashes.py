@@ -21,9 +21,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmark.code_hash import _module_file, method_code_hash, method_code_modules  # noqa: E402
-from benchmark.registry import Registry  # noqa: E402
-from methods import BUILTIN_METHODS  # noqa: E402
+from llmrec_benchmark.code_hash import _module_file, method_code_hash, method_code_modules  # noqa: E402
+from llmrec_benchmark.registry import Registry  # noqa: E402
+from llmrec_methods import BUILTIN_METHODS  # noqa: E402
 
 
 def scheme1_hash(module: str) -> str:

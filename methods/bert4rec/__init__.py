@@ -6,11 +6,11 @@ from typing import Any, Iterator
 
 import torch
 
-from benchmark.method import MethodCard
-from benchmark.split import TrainView
-from benchmark.tuning import LEARNING_RATE, WEIGHT_DECAY, DROPOUT
-from methods.recbole_zoo import RecBoleSequential, recbole_defaults
-from methods.sequential_data import shuffled_batches, window_batch, window_bounds
+from llmrec_benchmark.method import MethodCard
+from llmrec_benchmark.split import TrainView
+from llmrec_benchmark.tuning import LEARNING_RATE, WEIGHT_DECAY, DROPOUT
+from llmrec_methods.recbole_zoo import RecBoleSequential, recbole_defaults
+from llmrec_methods.sequential_data import shuffled_batches, window_batch, window_bounds
 
 
 def cloze_mask(items: torch.Tensor, mask_ratio: float, mask_len: int, mask_token: int, generator: torch.Generator):

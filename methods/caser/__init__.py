@@ -1,8 +1,8 @@
 """Caser as RecBole implements it; its window ``L`` is a model hyper-parameter (paper: L=5)."""
 
-from benchmark.method import MethodCard, RunContext
-from benchmark.tuning import LEARNING_RATE, WEIGHT_DECAY, DROPOUT
-from methods.recbole_zoo import RecBoleSequential, recbole_defaults
+from llmrec_benchmark.method import MethodCard, RunContext
+from llmrec_benchmark.tuning import LEARNING_RATE, WEIGHT_DECAY, DROPOUT
+from llmrec_methods.recbole_zoo import RecBoleSequential, recbole_defaults
 
 
 class Caser(RecBoleSequential):

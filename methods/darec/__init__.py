@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from benchmark.method import MethodCard
-from benchmark.tuning import LEARNING_RATE
-from methods.llm.adapters import LoraArch
-from methods.llm.itemrec import LLM_DEFAULTS, SHARED_DECISIONS, Arch, FitSession, LLMItemRecMethod
-from methods.llm.search import propose_lora
+from llmrec_benchmark.method import MethodCard
+from llmrec_benchmark.tuning import LEARNING_RATE
+from llmrec_methods.llm.adapters import LoraArch
+from llmrec_methods.llm.itemrec import LLM_DEFAULTS, SHARED_DECISIONS, Arch, FitSession, LLMItemRecMethod
+from llmrec_methods.llm.search import propose_lora
 
 
 class DARec(LLMItemRecMethod):

@@ -36,20 +36,20 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from benchmark.errors import BenchmarkError
-from benchmark.method import FitReport, Method, MethodCard, RunContext, ScoreBatch, module_parameter_counts
-from benchmark.profiles import Budget
-from benchmark.split import TrainView
-from benchmark.training import train_with_early_stopping
-from benchmark.tuning import LEARNING_RATE
-from methods.delrec.gradnorm import GradNormWeights
-from methods.delrec.prompts import PROMPT_VERSION, DelrecPrompts
-from methods.llm.backbone import backbone_summary, cast_frozen, frozen_dtype, load_backbone
-from methods.llm.budget import validation_estimate
-from methods.llm.cache import ArtifactCache, content_key
-from methods.llm.title_scoring import SoftPrompt, TitleScorer
-from methods.sequential_data import most_recent, sequences_digest, shuffled_batches
-from methods.teacher import teacher_topk
+from llmrec_benchmark.errors import BenchmarkError
+from llmrec_benchmark.method import FitReport, Method, MethodCard, RunContext, ScoreBatch, module_parameter_counts
+from llmrec_benchmark.profiles import Budget
+from llmrec_benchmark.split import TrainView
+from llmrec_benchmark.training import train_with_early_stopping
+from llmrec_benchmark.tuning import LEARNING_RATE
+from llmrec_methods.delrec.gradnorm import GradNormWeights
+from llmrec_methods.delrec.prompts import PROMPT_VERSION, DelrecPrompts
+from llmrec_methods.llm.backbone import backbone_summary, cast_frozen, frozen_dtype, load_backbone
+from llmrec_methods.llm.budget import validation_estimate
+from llmrec_methods.llm.cache import ArtifactCache, content_key
+from llmrec_methods.llm.title_scoring import SoftPrompt, TitleScorer
+from llmrec_methods.sequential_data import most_recent, sequences_digest, shuffled_batches
+from llmrec_methods.teacher import teacher_topk
 
 STAGE1_TASKS = ("temporal_analysis", "pattern_simulating")
 STAGE1_VERSION = 1

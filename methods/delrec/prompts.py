@@ -27,8 +27,8 @@ import torch
 from torch import Tensor
 from transformers import PreTrainedTokenizerBase
 
-from methods.llm.prompts import ItemTokenTable, token_ids
-from methods.llm.yesno import PackedBatch, Segment, constant, pack, ragged, suffixes
+from llmrec_methods.llm.prompts import ItemTokenTable, token_ids
+from llmrec_methods.llm.yesno import PackedBatch, Segment, constant, pack, ragged, suffixes
 
 PROMPT_VERSION = 2  # 2: candidates listed in a seeded per-user order instead of item-id order
 LISTING_SEED = 20240617

@@ -27,8 +27,8 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-from benchmark.errors import BenchmarkError
-from methods.llm.cache import ArtifactCache, file_sha256
+from llmrec_benchmark.errors import BenchmarkError
+from llmrec_methods.llm.cache import ArtifactCache, file_sha256
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from methods.sasrec_net import SASRecNet
-from methods.sequential_data import most_recent
+from llmrec_methods.sasrec_net import SASRecNet
+from llmrec_methods.sequential_data import most_recent
 
 CF_ARCHITECTURE = dict(
     hidden_size=64, n_layers=2, n_heads=2, inner_size=256, hidden_dropout_prob=0.2, attn_dropout_prob=0.2,

@@ -31,8 +31,8 @@ from pathlib import Path
 
 import torch
 
-from methods.llm.backbone import Backbone
-from methods.llm.cache import content_key
+from llmrec_methods.llm.backbone import Backbone
+from llmrec_methods.llm.cache import content_key
 
 log = logging.getLogger(__name__)
 

@@ -25,19 +25,19 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from benchmark.errors import BenchmarkError
-from benchmark.evaluation import EvalTask, evaluate
-from benchmark.method import FitReport, Method, RunContext, ScoreBatch, module_parameter_counts
-from benchmark.metrics import PRIMARY_METRIC, summarize
-from benchmark.split import TrainView
-from benchmark.training import train_with_early_stopping
-from methods.llm.adapters import LoraArch, MoeArch, apply_lora, apply_moe_lora, arch_from_dict, load_balance_loss
-from methods.llm.backbone import autocast_like, backbone_summary, cast_frozen, frozen_dtype, load_backbone
-from methods.llm.cache import ArtifactCache, content_key
-from methods.llm.collab import CollabEncoder, split_history
-from methods.llm.prompts import ItemTokenTable, additive_mask, attention_allowed
-from methods.llm.search import tpe_search
-from methods.sequential_data import sequences_digest, shuffled_batches
+from llmrec_benchmark.errors import BenchmarkError
+from llmrec_benchmark.evaluation import EvalTask, evaluate
+from llmrec_benchmark.method import FitReport, Method, RunContext, ScoreBatch, module_parameter_counts
+from llmrec_benchmark.metrics import PRIMARY_METRIC, summarize
+from llmrec_benchmark.split import TrainView
+from llmrec_benchmark.training import train_with_early_stopping
+from llmrec_methods.llm.adapters import LoraArch, MoeArch, apply_lora, apply_moe_lora, arch_from_dict, load_balance_loss
+from llmrec_methods.llm.backbone import autocast_like, backbone_summary, cast_frozen, frozen_dtype, load_backbone
+from llmrec_methods.llm.cache import ArtifactCache, content_key
+from llmrec_methods.llm.collab import CollabEncoder, split_history
+from llmrec_methods.llm.prompts import ItemTokenTable, additive_mask, attention_allowed
+from llmrec_methods.llm.search import tpe_search
+from llmrec_methods.sequential_data import sequences_digest, shuffled_batches
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import time
 from typing import Any, Callable
 
-from benchmark.errors import BenchmarkError
-from methods.llm.adapters import LayerAdapter, LoraArch, MoeArch
+from llmrec_benchmark.errors import BenchmarkError
+from llmrec_methods.llm.adapters import LayerAdapter, LoraArch, MoeArch
 
 LORA_RANKS = (0, 4, 8, 16)
 LORA_TARGETS = ("qv", "attn_mlp")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from methods.llm.generation import GenerationStats, TextGenerator
+from llmrec_methods.llm.generation import GenerationStats, TextGenerator
 
 SUMMARY_PROMPT_VERSION = 1
 SUMMARY_TYPES = ("hierarchical", "recurrent")

@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from methods.llm.yesno import PackedBatch, packed_hidden
+from llmrec_methods.llm.yesno import PackedBatch, packed_hidden
 
 LOGIT_CHUNK_TOKENS = 1024  # title tokens per vocabulary-logit block (bounds the [N, V] matrix)
 

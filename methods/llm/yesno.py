@@ -23,8 +23,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from transformers import PreTrainedTokenizerBase
 
-from methods.llm.backbone import autocast_like
-from methods.llm.prompts import additive_mask, token_ids
+from llmrec_methods.llm.backbone import autocast_like
+from llmrec_methods.llm.prompts import additive_mask, token_ids
 
 IGNORE = -100
 

@@ -30,21 +30,21 @@ from typing import Any, Iterator
 import torch
 from torch import Tensor
 
-from benchmark.errors import BenchmarkError
-from benchmark.method import FitReport, Method, MethodCard, RunContext, ScoreBatch, module_parameter_counts
-from benchmark.split import TrainView
-from benchmark.training import train_with_early_stopping
-from benchmark.tuning import LEARNING_RATE
-from methods.llm.adapters import LayerAdapter, LoraArch, apply_lora
-from methods.llm.backbone import Backbone, backbone_summary, cast_frozen, frozen_dtype, load_backbone
-from methods.llm.budget import validation_estimate
-from methods.llm.generation import Decoding, TextGenerator
-from methods.llm.prompts import ItemTokenTable, padded_texts, token_ids
-from methods.llm.summarize import SUMMARY_PROMPT_VERSION, SUMMARY_TYPES, summarize_histories
-from methods.llm.yesno import (
+from llmrec_benchmark.errors import BenchmarkError
+from llmrec_benchmark.method import FitReport, Method, MethodCard, RunContext, ScoreBatch, module_parameter_counts
+from llmrec_benchmark.split import TrainView
+from llmrec_benchmark.training import train_with_early_stopping
+from llmrec_benchmark.tuning import LEARNING_RATE
+from llmrec_methods.llm.adapters import LayerAdapter, LoraArch, apply_lora
+from llmrec_methods.llm.backbone import Backbone, backbone_summary, cast_frozen, frozen_dtype, load_backbone
+from llmrec_methods.llm.budget import validation_estimate
+from llmrec_methods.llm.generation import Decoding, TextGenerator
+from llmrec_methods.llm.prompts import ItemTokenTable, padded_texts, token_ids
+from llmrec_methods.llm.summarize import SUMMARY_PROMPT_VERSION, SUMMARY_TYPES, summarize_histories
+from llmrec_methods.llm.yesno import (
     YesNoLM, answer_token_ids, constant, pack, ragged, suffixes,
 )
-from methods.sequential_data import most_recent, shuffled_batches
+from llmrec_methods.sequential_data import most_recent, shuffled_batches
 
 INSTRUCTION = (
     "Decide whether the user will interact with the candidate item next. The preference summary "

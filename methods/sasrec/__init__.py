@@ -1,8 +1,8 @@
 """SASRec as RecBole implements it: prefix-augmented samples, CE over all items at the last position."""
 
-from benchmark.method import MethodCard
-from benchmark.tuning import LEARNING_RATE, WEIGHT_DECAY, DROPOUT
-from methods.recbole_zoo import RecBoleSequential, recbole_defaults
+from llmrec_benchmark.method import MethodCard
+from llmrec_benchmark.tuning import LEARNING_RATE, WEIGHT_DECAY, DROPOUT
+from llmrec_methods.recbole_zoo import RecBoleSequential, recbole_defaults
 
 
 class SASRec(RecBoleSequential):

@@ -8,13 +8,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from benchmark.errors import BenchmarkError
-from benchmark.method import FitReport, Method, MethodCard, RunContext, ScoreBatch, module_parameter_counts
-from benchmark.split import TrainView
-from benchmark.training import train_with_early_stopping
-from benchmark.tuning import LEARNING_RATE, WEIGHT_DECAY, DROPOUT
-from methods.sasrec_net import SASRecNet
-from methods.sequential_data import most_recent, shuffled_batches, window_batch, window_bounds
+from llmrec_benchmark.errors import BenchmarkError
+from llmrec_benchmark.method import FitReport, Method, MethodCard, RunContext, ScoreBatch, module_parameter_counts
+from llmrec_benchmark.split import TrainView
+from llmrec_benchmark.training import train_with_early_stopping
+from llmrec_benchmark.tuning import LEARNING_RATE, WEIGHT_DECAY, DROPOUT
+from llmrec_methods.sasrec_net import SASRecNet
+from llmrec_methods.sequential_data import most_recent, shuffled_batches, window_batch, window_bounds
 
 LOGITS_AT = ("targets", "every_position")
 ARCHITECTURE_KEYS = (

@@ -26,14 +26,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from benchmark.errors import BenchmarkError
-from benchmark.method import FitReport, MethodCard, RunContext
-from benchmark.split import TrainView
-from benchmark.training import train_with_early_stopping
-from benchmark.tuning import DROPOUT, LEARNING_RATE, WEIGHT_DECAY
-from methods.sasrec_ce import ARCHITECTURE_KEYS, SASRecCE
-from methods.sasrec_net import SASRecNet
-from methods.sequential_data import shuffled_batches, window_batch, window_bounds
+from llmrec_benchmark.errors import BenchmarkError
+from llmrec_benchmark.method import FitReport, MethodCard, RunContext
+from llmrec_benchmark.split import TrainView
+from llmrec_benchmark.training import train_with_early_stopping
+from llmrec_benchmark.tuning import DROPOUT, LEARNING_RATE, WEIGHT_DECAY
+from llmrec_methods.sasrec_ce import ARCHITECTURE_KEYS, SASRecCE
+from llmrec_methods.sasrec_net import SASRecNet
+from llmrec_methods.sequential_data import shuffled_batches, window_batch, window_bounds
 
 LOSSES = ("softmax", "bce")
 

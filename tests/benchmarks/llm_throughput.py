@@ -18,13 +18,13 @@ from pathlib import Path
 
 import torch
 
-from benchmark.loading import load_split
-from benchmark.method import RunContext
-from benchmark.paths import cache_dir
-from benchmark.profiles import Budget
-from methods.darec import DARec
-from methods.llm.adapters import LoraArch
-from methods.llm.itemrec import LLM_DEFAULTS, FitSession, trainable_parameters
+from llmrec_benchmark.loading import load_split
+from llmrec_benchmark.method import RunContext
+from llmrec_benchmark.paths import cache_dir
+from llmrec_benchmark.profiles import Budget
+from llmrec_methods.darec import DARec
+from llmrec_methods.llm.adapters import LoraArch
+from llmrec_methods.llm.itemrec import LLM_DEFAULTS, FitSession, trainable_parameters
 
 BF16_PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}
 

@@ -35,19 +35,19 @@ import numpy as np
 import torch
 from recbole.trainer import Trainer
 
-from benchmark.cards import load_card
-from benchmark.evaluation import evaluate
-from benchmark.loading import atomic_dir, capped_users, recbole_filtering_config
-from benchmark.metrics import summarize
-from benchmark.paths import default_mirror
-from benchmark.profiles import Budget, load_profile
-from benchmark.recbole_compat import recbole_config
-from benchmark.registry import ResolvedMethod
-from benchmark.method import parse_variant
-from benchmark.runner import Runner, seed_everything
-from benchmark.planning import RunUnit
-from methods.sasrec import SASRec
-from methods.sasrec_ce import ARCHITECTURE_KEYS, SASRecCE
+from llmrec_benchmark.cards import load_card
+from llmrec_benchmark.evaluation import evaluate
+from llmrec_benchmark.loading import atomic_dir, capped_users, recbole_filtering_config
+from llmrec_benchmark.metrics import summarize
+from llmrec_benchmark.paths import default_mirror
+from llmrec_benchmark.profiles import Budget, load_profile
+from llmrec_benchmark.recbole_compat import recbole_config
+from llmrec_benchmark.registry import ResolvedMethod
+from llmrec_benchmark.method import parse_variant
+from llmrec_benchmark.runner import Runner, seed_everything
+from llmrec_benchmark.planning import RunUnit
+from llmrec_methods.sasrec import SASRec
+from llmrec_methods.sasrec_ce import ARCHITECTURE_KEYS, SASRecCE
 
 MAX_HISTORY = 50
 RECBOLE_TRAIN_BATCH = 2048  # RecBole's overall.yaml default

@@ -30,15 +30,15 @@ from __future__ import annotations
 import pytest
 import torch
 
-from benchmark.loading import load_split
-from benchmark.method import ScoreBatch
-from methods.darec import DARec
-from methods.llm.adapters import LoraArch
-from methods.llm.backbone import load_backbone
-from methods.llm.itemrec import LLM_DEFAULTS, score_with
-from methods.llm.title_scoring import TitleScorer
-from methods.llm.yesno import YesNoLM, constant, pack, suffixes
-from methods.mixrec import HOMOGENEOUS, MixRec
+from llmrec_benchmark.loading import load_split
+from llmrec_benchmark.method import ScoreBatch
+from llmrec_methods.darec import DARec
+from llmrec_methods.llm.adapters import LoraArch
+from llmrec_methods.llm.backbone import load_backbone
+from llmrec_methods.llm.itemrec import LLM_DEFAULTS, score_with
+from llmrec_methods.llm.title_scoring import TitleScorer
+from llmrec_methods.llm.yesno import YesNoLM, constant, pack, suffixes
+from llmrec_methods.mixrec import HOMOGENEOUS, MixRec
 from tests.benchmarks.llm_throughput import standalone_session
 
 USERS, CANDIDATES, PREFIX, SUFFIX, LAYERS = 4, 20, 160, 14, 2

@@ -11,8 +11,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from benchmark.method import FitReport, Method, MethodCard, RunContext, ScoreBatch
-from benchmark.split import TrainView
+from llmrec_benchmark.method import FitReport, Method, MethodCard, RunContext, ScoreBatch
+from llmrec_benchmark.split import TrainView
 
 
 class FirstOrderMarkov(Method):
