@@ -139,7 +139,8 @@ def _execute(args: argparse.Namespace, profile, store, units):
     from llmrec_benchmark.executors import make_executor
 
     spec = _runner_spec(args, profile, store)
-    execution = make_executor(args.executor, spec, args.jobs, args.address, args.retries).execute(
+    execution = make_executor(args.executor, spec, args.jobs, args.address, args.retries,
+                              isolate=getattr(args, "isolate", False)).execute(
         units, progress=not args.no_progress)
     if execution.failures:
         print(f"FAILED: {len(execution.failures)} runs failed after retries (their records are missing; "
@@ -370,7 +371,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     with store.exclusive("run"):
         started = time.perf_counter()
         cache_was_empty = not any(cache_dir().glob("*/*")) if cache_dir().exists() else True
-        runs_before = len(store.completed_hashes())
+        records_before = len(store.read_all())
 
         def log_invocation(interrupted: bool, failures: int) -> float:
             """One ``run-log.jsonl`` line, also for an interrupted invocation: a board built over
@@ -378,7 +379,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             elapsed = time.perf_counter() - started
             store.log_invocation({
                 "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seconds": round(elapsed, 1),
-                "ran": len(store.completed_hashes()) - runs_before, "failures": failures, "interrupted": interrupted,
+                # runs that landed records in this invocation (a re-run of a capped or stale run counts too)
+                "ran": len({r["config_hash"] for r in store.read_all()[records_before:]}), "failures": failures,
+                "interrupted": interrupted,
                 "force": bool(args.force), "profile": profile.name, "methods": methods, "datasets": datasets,
                 "seeds": list(seeds), "cache_empty_at_start": cache_was_empty,
             })
@@ -426,6 +429,21 @@ def _explain_nothing_ran(profile, store, units, registry, methods, datasets, see
           f"(measured: {_duration(runs)} of runs plus {_duration(artifacts)} of one-off artifacts from an empty cache, on "
           f"{'/'.join(hardware)} CPU cores; see the board's cost table), or `python -m benchmark check --profile "
           f"{profile.name}` re-runs them into a scratch store and compares every metric with these records.")
+
+
+def cmd_new_method(args: argparse.Namespace) -> int:
+    """Write a method package that already passes ``validate`` (``llmrec_benchmark.scaffold``)."""
+    from llmrec_benchmark.paths import REPO_ROOT, in_checkout
+    from llmrec_benchmark.scaffold import scaffold
+
+    if args.plugin is None and not in_checkout():
+        raise BenchmarkError("new-method: a built-in method goes into a checkout's methods/ folder, and this is an "
+                             "installed package; give --plugin DIR for an installable plugin package instead")
+    files, next_step = scaffold(args.name, REPO_ROOT / "methods", Path(args.plugin) if args.plugin else None)
+    for path in files:
+        print(f"wrote {path}")
+    print(f"next: {next_step}")
+    return 0
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -491,6 +509,9 @@ def _shared_options(parser: argparse.ArgumentParser, *, results: str, progress: 
         parser.add_argument("--executor", choices=("local", "ray"), default="local",
                             help="where runs execute: this machine (default) or a Ray cluster")
         parser.add_argument("--jobs", type=_at_least(1), default=1, help="local executor: runs at a time in worker processes (default 1)")
+        parser.add_argument("--isolate", action="store_true",
+                            help="local executor: a fresh worker process for every run (long LLM boards ran up to "
+                                 "1.7x slower late in one long-lived process)")
         parser.add_argument("--address", help="ray executor: cluster address (default: start a local Ray instance)")
         parser.add_argument("--retries", type=_at_least(0), default=1, help="times a failed run is retried before it is reported (default 1)")
 
@@ -570,6 +591,13 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("--mirror", help="folder replacing the network for dataset downloads")
     val.add_argument("--device", choices=("cpu", "cuda", "auto"), help="override the profile's device")
     val.set_defaults(handler=cmd_validate)
+
+    new = sub.add_parser("new-method", help="write a method package (a small trained model) that passes validate, "
+                                            "to start a new method from")
+    new.add_argument("name", help="method name, e.g. my-rec (lowercase letters, digits, hyphens)")
+    new.add_argument("--plugin", metavar="DIR", help="write an installable plugin package into DIR (new or empty) "
+                                                     "instead of methods/<name> in this checkout")
+    new.set_defaults(handler=cmd_new_method)
 
     board = sub.add_parser("leaderboard", help="render the Markdown, CSV, plots and HTML boards from records")
     board.add_argument("--profile", default=DEFAULT_PROFILE, help="profile name")

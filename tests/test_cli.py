@@ -59,6 +59,8 @@ def test_run_skip_force_and_leaderboard(tmp_path):
     cli(*args, "--force")
     again = records(results / "ci" / "records.jsonl")
     assert len(again) == 12
+    # every invocation is logged with the runs it landed: a re-run of existing config hashes counts
+    assert [line["ran"] for line in records(results / "ci" / "run-log.jsonl")] == [2, 0, 2]
     for old, new in zip(again[:6], again[6:]):
         assert old["record_id"] == new["record_id"]
         if "wall_clock" not in (old["training"]["stopped_by"], new["training"]["stopped_by"]):

@@ -45,6 +45,15 @@ def test_worker_processes_give_the_sequential_records(sequential, tmp_path):
     assert execution.ran == 4 and _metrics(store) == expected
 
 
+def test_a_fresh_process_per_run_gives_the_sequential_records(sequential, tmp_path):
+    from llmrec_benchmark.executors import make_executor
+
+    profile, registry, expected = sequential
+    store, execution = _run(lambda s: make_executor("local", s, jobs=1, isolate=True), tmp_path / "ci", registry,
+                            SPECS, profile)
+    assert execution.ran == 4 and _metrics(store) == expected
+
+
 def test_a_local_ray_instance_gives_the_sequential_records(sequential, tmp_path):
     ray = pytest.importorskip("ray", reason="the test extra installs ray")
     profile, registry, expected = sequential

@@ -21,7 +21,7 @@ from tests.bad_methods import BAD_METHODS
 
 import torch
 
-EXAMPLE_PLUGIN = Path(__file__).parent / "example_plugin"
+EXAMPLE_PLUGIN = Path(__file__).resolve().parent.parent / "examples" / "markov_plugin"
 
 
 @pytest.fixture(scope="module")
@@ -59,11 +59,11 @@ def test_a_bad_method_is_rejected_naming_the_problem(runner, name, check, messag
 
 def test_the_example_plugin_installs_and_passes_validate(tmp_path):
     """Installed with pip into a scratch folder (no network, no change to the venv), then found
-    through its ``benchmark.methods`` entry point by a fresh interpreter."""
+    through its ``llmrec_benchmark.methods`` entry point by a fresh interpreter."""
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
                     "--target", str(target), str(EXAMPLE_PLUGIN)], check=True, capture_output=True, text=True)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(target), str(REPO_ROOT)]))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(target), str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]))
     done = subprocess.run([sys.executable, "-m", "benchmark", "validate", "markov"], env=env, cwd=tmp_path,
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
