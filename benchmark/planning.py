@@ -100,11 +100,22 @@ def out_of_scope(profile: Profile, method: ResolvedMethod, seed: int) -> str | N
     return None
 
 
+# The suite's packages were imported as ``benchmark``/``methods`` until 2026-11-30; a config hash
+# names a built-in class by those names, so renaming the packages kept every config hash (and every
+# committed record current). A plugin's class path is used as it is.
+LEGACY_PACKAGE_NAMES = {"llmrec_methods": "methods", "llmrec_benchmark": "benchmark"}
+
+
+def canonical_module(module: str) -> str:
+    top, dot, rest = module.partition(".")
+    return LEGACY_PACKAGE_NAMES.get(top, top) + dot + rest
+
+
 def unit_hash(profile: Profile, method: ResolvedMethod, card: DatasetCard, seed: int) -> str:
     """Everything that determines a unit's numbers: method, config, data card, profile, seed."""
     payload = {
         "method": method.name,
-        "class": f"{method.cls.__module__}.{method.cls.__qualname__}",
+        "class": f"{canonical_module(method.cls.__module__)}.{method.cls.__qualname__}",
         "config": method.config,
         "dataset": card.digest(),
         "profile": profile.digest(),

@@ -198,3 +198,14 @@ def test_sigterm_stops_a_run_keeping_its_records_and_logging_the_interrupted_inv
     log = [json.loads(line) for line in (tmp_path / "ci" / "run-log.jsonl").read_text().splitlines()]
     assert log[-1]["interrupted"] is True and log[-1]["ran"] == 1
     assert len(records_path.read_text().splitlines()) == 3  # pop's whole run (3 protocols), nothing of darec
+
+
+def test_the_committed_ci_board_is_current():
+    """Every ci run is done with the current code and config hashes: a change that silently alters
+    a config or code hash (a rename, a new field in the hashed payload) would make `check` and every
+    fresh clone re-run the board, and fails here first."""
+    import re
+
+    out = cli("run", "--all", "--profile", "ci", "--dry-run")
+    planned, done = map(int, re.search(r"Plan: profile 'ci', (\d+) runs \((\d+) already done", out).groups())
+    assert planned == done > 0, out[:2000]
