@@ -16,9 +16,12 @@ suite needs that are not there. RecBole 1.2.1 goes without its declared dependen
 ``ray<=2.6.3`` has no 3.12 wheels, and the suite never imports ``recbole.quick_start``, which is the
 only module that needs ray.
 
-Measured sizes (2026-11-30): the wheels are 25 MB (numpy 18 MB of it), the Q4_1 GGUF is 98 MB (three
-parts: 48 + 48 + 2 MiB), and the tracked tree is 3.5 MB. With 64 MiB per call, that makes four
-calls on a warm machine: the wheels, then one part per call, and the last part with the run itself.
+Measured sizes (2026-11-30): the wheels are 25 MB (numpy 18 MB of it), the Q4_1 GGUF is 98 MB, and
+the tracked tree is 3.5 MB. With 64 MiB per call and ``--part-mib 32`` (parts of 32 + 32 + 30 MiB),
+that makes three calls on a warm machine:
+1. the tree, the wheels and part 00;
+2. part 01;
+3. part 02, and the run itself.
 Ignored paths carried earlier stay on the machine while it is warm. This plan is untested on the
 machine: no GPU has been lent to a session since the tool was written.
 """
@@ -106,6 +109,7 @@ def main() -> int:
     cut = sub.add_parser("split", help="a file as <=48 MiB parts with sha256 sums")
     cut.add_argument("file", type=Path)
     cut.add_argument("--out", type=Path, required=True)
+    cut.add_argument("--part-mib", type=int, default=PART_BYTES // 2**20, help="part size in MiB (default 48)")
     join = sub.add_parser("assemble", help="join and verify the parts of every manifest in a folder")
     join.add_argument("folder", type=Path)
     join.add_argument("--out", type=Path, required=True)
@@ -113,7 +117,7 @@ def main() -> int:
     wheels.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     if args.command == "split":
-        print(split(args.file, args.out))
+        print(split(args.file, args.out, args.part_mib * 2**20))
     elif args.command == "assemble":
         for path in assemble(args.folder, args.out):
             print(f"verified {path}")
