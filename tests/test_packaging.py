@@ -73,6 +73,7 @@ def test_console_script_works_from_a_folder_with_its_own_methods_package(install
         listed = _console(installed, project, home, "list", module=module)
         assert listed.returncode == 0, listed.stderr[-2000:]
         assert "Datasets: beauty, games-6k, lastfm, ml-100k, sports, toys, yelp" in listed.stdout
+        profiles = ", ".join(sorted(p.stem for p in (REPO_ROOT / "benchmark" / "profiles").glob("*.yaml")))
         assert f"Profiles: {profiles}" in listed.stdout
     stats = _console(installed, project, home, "datasets", "--datasets", "ml-100k")
     assert stats.returncode == 0, stats.stderr[-2000:]
