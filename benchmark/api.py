@@ -13,21 +13,20 @@ column, how training stopped, timings, and the hashes that identify the run.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import Sequence
 
 import pandas as pd
 
+from llmrec_benchmark.commands.common import builtin_registry, code_hashes, method_cards, store_for
+from llmrec_benchmark.commands.options import Options
+from llmrec_benchmark.commands.run import cmd_run
 from llmrec_benchmark.errors import BenchmarkError
+from llmrec_benchmark.profiles import load_profile
 
 
-
-def _namespace(profile: str, results: str | Path | None, **options) -> argparse.Namespace:
-    base = dict(profile=profile, results=None if results is None else str(results), methods=None, datasets=None,
-                seeds=None, force=False, keep_stale=False, no_variants=False, dry_run=False, all=False, device=None,
-                mirror=None, executor="local", jobs=1, address=None, retries=1, no_progress=True)
-    return argparse.Namespace(**{**base, **options})
+def _options(profile: str, results: str | Path | None, **options) -> Options:
+    return Options(profile=profile, results=None if results is None else str(results), no_progress=True, **options)
 
 
 def run(methods: Sequence[str] | None = None, *, profile: str = "quick", datasets: Sequence[str] | None = None,
@@ -35,9 +34,7 @@ def run(methods: Sequence[str] | None = None, *, profile: str = "quick", dataset
         variants: bool = True, device: str | None = None, mirror: str | Path | None = None, jobs: int = 1) -> pd.DataFrame:
     """Run what is missing of ``methods`` (default: the profile's, with their variants unless
     ``variants=False``) and render the board; returns every record of the store."""
-    from llmrec_benchmark.cli import cmd_run
-
-    args = _namespace(
+    args = _options(
         profile, results, methods=",".join(methods) if methods else None,
         datasets=",".join(datasets) if datasets else None,
         seeds=",".join(str(s) for s in seeds) if seeds is not None else None, force=force,
@@ -51,26 +48,21 @@ def run(methods: Sequence[str] | None = None, *, profile: str = "quick", dataset
 
 def leaderboard(profile: str = "quick", *, results: str | Path | None = None) -> Path:
     """Re-render a board from its records; returns the Markdown path."""
-    from llmrec_benchmark.cli import _cards, _code_hashes, _registry, _store
-    from llmrec_benchmark.leaderboard import render
-    from llmrec_benchmark.profiles import load_profile
+    from llmrec_benchmark.boards.leaderboard import render
 
     loaded = load_profile(profile)
-    store = _store(_namespace(profile, results), loaded, loaded.datasets)
+    store = store_for(_options(profile, results), loaded, loaded.datasets)
     if not store.records_path.exists():
         raise BenchmarkError(f"no records for profile '{loaded.name}' at {store.records_path}; run it first")
-    registry = _registry()
-    return render(store, loaded.name, _cards(registry), _code_hashes(registry, store))
+    registry = builtin_registry()
+    return render(store, loaded.name, method_cards(registry), code_hashes(registry, store))
 
 
 def load_records(profile: str = "quick", *, results: str | Path | None = None,
                  datasets: Sequence[str] | None = None, latest: bool = True) -> pd.DataFrame:
     """A board's records as a frame (the newest record per record id unless ``latest=False``)."""
-    from llmrec_benchmark.cli import _store
-    from llmrec_benchmark.profiles import load_profile
-
     loaded = load_profile(profile)
-    store = _store(_namespace(profile, results), loaded, list(datasets) if datasets else loaded.datasets)
+    store = store_for(_options(profile, results), loaded, list(datasets) if datasets else loaded.datasets)
     rows = []
     for record in (store.latest() if latest else store.read_all()):
         training, timing = record.get("training") or {}, record.get("timing") or {}

@@ -19,9 +19,26 @@ from typing import Any, Callable, ClassVar, Mapping
 import torch
 from torch import Tensor
 
+from llmrec_benchmark.data.split import TrainView
 from llmrec_benchmark.errors import BenchmarkError
-from llmrec_benchmark.profiles import Budget
-from llmrec_benchmark.split import TrainView
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Per-run limits, identical for every method of a profile.
+
+    The stopping rule is early stopping by ``patience`` epochs without a better valid NDCG@10 (or
+    ``max_epochs``, a declared epoch count). ``wall_clock_s`` is a safety cap on one fit (training
+    plus its validation passes), not a budget to spend: a run that hits it keeps its best validated
+    state but is marked "not converged" on the board, gets no rank and cannot be a reference.
+    """
+
+    max_epochs: int
+    patience: int
+    wall_clock_s: float
+    eval_user_cap: int | None = None
+    tuning_trials: int = 0
+
 
 FIDELITIES = ("official-code-port", "paper-spec", "reconstructed-from-abstract", "library-model", "baseline")
 
@@ -48,7 +65,7 @@ class MethodCard:
     defaults: Mapping[str, Any] = field(default_factory=dict)
     deviations: tuple[str, ...] = ()
     description: str = ""
-    # hyper-parameter -> ("log"|"float"|"int", low, high) or ("choice", [values]); see benchmark.tuning
+    # hyper-parameter -> ("log"|"float"|"int", low, high) or ("choice", [values]); see benchmark.engine.tuning
     search_space: Mapping[str, Any] = field(default_factory=dict)
     # what one run asks of a worker (``--executor ray``); GPUs only when the profile's device is CUDA
     cpus: float = 1.0

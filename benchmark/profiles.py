@@ -14,27 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from llmrec_benchmark.errors import BenchmarkError
+from llmrec_benchmark.method import Budget, parse_variant
 from llmrec_benchmark.paths import PROFILES_DIR
 from llmrec_benchmark.schema import build, read_yaml
 
 DEFAULT_PROFILE = "quick"
-
-
-@dataclass(frozen=True)
-class Budget:
-    """Per-run limits, identical for every method of a profile.
-
-    The stopping rule is early stopping by ``patience`` epochs without a better valid NDCG@10 (or
-    ``max_epochs``, a declared epoch count). ``wall_clock_s`` is a safety cap on one fit (training
-    plus its validation passes), not a budget to spend: a run that hits it keeps its best validated
-    state but is marked "not converged" on the board, gets no rank and cannot be a reference.
-    """
-
-    max_epochs: int
-    patience: int
-    wall_clock_s: float
-    eval_user_cap: int | None = None
-    tuning_trials: int = 0
 
 
 @dataclass(frozen=True)
@@ -69,7 +53,7 @@ class Profile:
     # cost}. The units left out are planned as blocked ("not run in this profile: why") and the
     # board's banner states what was left out and why, so a trimmed method is never silently thin.
     scope: dict[str, Any] = field(default_factory=dict)
-    # Published numbers this profile reproduces (``benchmark.reproduction``): a list of {dataset,
+    # Published numbers this profile reproduces (``benchmark.boards.reproduction``): a list of {dataset,
     # method (a spec of this profile), metrics {name: value}, source, setting}; the board shows ours
     # beside each with a +-5% verdict. ``published_stats``: dataset -> {users, items, interactions,
     # source}, printed beside the statistics of our copy.
@@ -79,7 +63,7 @@ class Profile:
     def digest(self) -> str:
         """Hash of everything that changes a run's numbers (not the lists of what to run, and not
         the wall-clock safety cap: a converged run is the same run under any cap; see
-        ``benchmark.planning.settles``)."""
+        ``benchmark.engine.planning.settles``)."""
         relevant = asdict(self)
         relevant["budget"].pop("wall_clock_s")
         for key in ("name", "description", "datasets", "methods", "seeds", "method_config", "ablation_seeds",
@@ -173,7 +157,6 @@ def _check(profile: Profile, where: str) -> None:
 
 
 def _check_reproduction(profile: Profile, where: str) -> None:
-    from llmrec_benchmark.method import parse_variant
 
     for index, target in enumerate(profile.reproduction):
         at = f"{where}: reproduction[{index}]"

@@ -13,10 +13,9 @@ from typing import Any, ClassVar, Iterator
 import torch
 from torch import Tensor
 
-from llmrec_benchmark.method import FitReport, Method, RunContext, ScoreBatch, module_parameter_counts
-from llmrec_benchmark.recbole_compat import recbole_config
-from llmrec_benchmark.split import TrainView
-from llmrec_benchmark.training import train_with_early_stopping
+from llmrec_benchmark.data.recbole_compat import recbole_config
+from llmrec_benchmark.engine.training import train_with_early_stopping
+from llmrec_benchmark.method import FitReport, Method, RunContext, ScoreBatch, TrainView, module_parameter_counts
 from llmrec_methods.sequential_data import most_recent, prefix_batch, prefix_targets, shuffled_batches
 
 

@@ -15,7 +15,7 @@ from typing import Iterator
 import torch
 from torch import Tensor
 
-from llmrec_benchmark.split import Sequences, concat_ranges
+from llmrec_benchmark.data.split import Sequences, concat_ranges
 
 
 def prefix_targets(train: Sequences) -> Tensor:

@@ -25,11 +25,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from llmrec_benchmark.evaluation import EvalTask, evaluate
-from llmrec_benchmark.method import RunContext, ScoreBatch
-from llmrec_benchmark.metrics import PRIMARY_METRIC, summarize
-from llmrec_benchmark.profiles import Budget
-from llmrec_benchmark.split import Sequences, TrainView
+from llmrec_benchmark.data.split import Sequences, TrainView
+from llmrec_benchmark.evaluation.metrics import PRIMARY_METRIC, summarize
+from llmrec_benchmark.evaluation.protocols import EvalTask, evaluate
+from llmrec_benchmark.method import Budget, RunContext, ScoreBatch
 from llmrec_methods.llm.cache import ArtifactCache, content_key
 from llmrec_methods.sasrec_ce import SASRecCE
 from llmrec_methods.sequential_data import sequences_digest

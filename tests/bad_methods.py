@@ -9,9 +9,9 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from llmrec_benchmark.data.split import SplitData, TrainView
 from llmrec_benchmark.errors import BenchmarkError
 from llmrec_benchmark.method import FitReport, Method, MethodCard, RunContext, ScoreBatch
-from llmrec_benchmark.split import SplitData, TrainView
 
 
 class _ItemBias(Method):

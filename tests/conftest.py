@@ -21,7 +21,7 @@ SHARED_MIRROR = Path(os.environ.get("BENCHMARK_TEST_MIRROR") or REPO_ROOT.parent
 @pytest.fixture(scope="session")
 def ml100k():
     """The real ml-100k split, loaded once per test session."""
-    from llmrec_benchmark.loading import load_split
+    from llmrec_benchmark.data.loading import load_split
 
     return load_split("ml-100k")
 
@@ -67,7 +67,7 @@ def small_view(ml100k):
     train = view.train
     keep = torch.arange(40)
     rows, index = train.flat_index(keep)
-    from llmrec_benchmark.split import sequences_from_sorted
+    from llmrec_benchmark.data.split import sequences_from_sorted
 
     return dataclasses.replace(
         view, users=view.users[keep], train=sequences_from_sorted(rows, train.items[index], 40),
@@ -101,7 +101,7 @@ def candidate_scores(method, view):
 def run_units(profile, store, units) -> None:
     """Run planned units in this process the way the CLI does (sequential executor, no retries);
     a failed run fails the test instead of being reported and skipped."""
-    from llmrec_benchmark.executors import RunnerSpec, SequentialExecutor
+    from llmrec_benchmark.engine.executors import RunnerSpec, SequentialExecutor
 
     spec = RunnerSpec(profile, store.root, "cpu", None, torch.get_num_threads())
     execution = SequentialExecutor(spec, retries=0).execute(units, progress=False)
@@ -109,7 +109,7 @@ def run_units(profile, store, units) -> None:
 
 
 def minimal_record(record_id: str = "earlier", **fields) -> dict:
-    """The smallest record the results store accepts (``benchmark.results.REQUIRED_FIELDS``)."""
+    """The smallest record the results store accepts (``benchmark.store.results.REQUIRED_FIELDS``)."""
     record = {"record_id": record_id, "config_hash": "x", "method": "pop", "base_method": "pop", "dataset": "ml-100k",
               "protocol": "full", "seed": 0, "metrics": {"NDCG@10": 0.1}, "per_user_file": f"per_user/{record_id}.npz",
               "profile": "ci"}

@@ -6,8 +6,7 @@ import hashlib
 
 import torch
 
-from llmrec_benchmark.method import FitReport, Method, MethodCard, RunContext, ScoreBatch
-from llmrec_benchmark.split import TrainView
+from llmrec_benchmark.method import FitReport, Method, MethodCard, RunContext, ScoreBatch, TrainView
 
 SEEN: list[dict] = []
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from llmrec_benchmark.leaderboard import render
-from llmrec_benchmark.results import ResultStore
+from llmrec_benchmark.boards.leaderboard import render
+from llmrec_benchmark.store.results import ResultStore
 
 COMMITTED = Path(__file__).resolve().parents[1] / "leaderboards" / "ci"
 CARDS = {"darec": {"name": "darec", "title": "DARec", "fidelity": "reconstructed-from-abstract",

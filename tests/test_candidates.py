@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from llmrec_benchmark.candidates import candidate_set
+from llmrec_benchmark.data.candidates import candidate_set
 from llmrec_benchmark.errors import BenchmarkError
 
 

@@ -8,8 +8,8 @@ import json
 import pytest
 
 from llmrec_benchmark.cli import main
+from llmrec_benchmark.engine.regression import Drift, compare
 from llmrec_benchmark.errors import BenchmarkError
-from llmrec_benchmark.regression import Drift, compare
 
 ARGS = ["--methods", "pop", "--profile", "ci", "--seeds", "0", "--no-progress"]
 

@@ -161,9 +161,9 @@ def test_quiet_keeps_results_and_warnings_and_verbose_leaves_the_root_logger_at_
 @pytest.mark.parametrize("seconds, text", [(42, "42 s"), (600, "10.0 min"), (5340, "89.0 min"), (5400, "1 h 30 min"),
                                            (11_100, "3 h 05 min")])
 def test_durations_are_printed_in_s_min_or_h(seconds, text):
-    from llmrec_benchmark.cli import _duration
+    from llmrec_benchmark.commands.common import duration
 
-    assert _duration(seconds) == text
+    assert duration(seconds) == text
 
 
 def test_each_epoch_is_reported_as_a_plain_line_when_output_is_piped(tmp_path):
@@ -173,7 +173,7 @@ def test_each_epoch_is_reported_as_a_plain_line_when_output_is_piped(tmp_path):
     out = subprocess.run([sys.executable, "-m", "benchmark", "run", "--methods", "sasrec-ce", "--profile", "ci", "--seeds",
                           "0", "--results", str(tmp_path)], cwd=REPO_ROOT, capture_output=True, text=True, timeout=600, env=env)
     assert out.returncode == 0, out.stderr[-2000:]
-    lines = [line for line in out.stderr.splitlines() if "llmrec_benchmark.progress" in line]
+    lines = [line for line in out.stderr.splitlines() if "llmrec_benchmark.engine.progress" in line]
     assert len(lines) >= 2 and "sasrec-ce on ml-100k (seed 0): epoch 1, valid NDCG@10" in lines[0]
     assert "at least" in lines[0] and "\r" not in out.stderr  # piped: lines, no bar frames
     assert "DEBUG" not in out.stderr  # the fit logger's own lines only under -v

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from llmrec_benchmark import code_hash
-from llmrec_benchmark.code_hash import method_code_hash, top_level_statements
+from llmrec_benchmark.store import code_hash
+from llmrec_benchmark.store.code_hash import method_code_hash, top_level_statements
 
 SCALE = "def scale(x):\n    return 2 * x\n"
 SHIFT = "def shift(x):\n    return x + 1\n"
@@ -63,6 +63,6 @@ def test_code_edits_change_the_hash_and_documentation_does_not(hash_of):
 
 
 def test_statements_keep_their_decorators_and_drop_only_suite_imports():
-    source = ("import torch\nfrom benchmark.metrics import ndcg\nfrom . import sibling\n@dataclass\nclass A:\n"
+    source = ("import torch\nfrom benchmark.evaluation.metrics import ndcg\nfrom . import sibling\n@dataclass\nclass A:\n"
               '    """Doc."""\n    x: int\n\n\ndef f():\n    from llmrec_methods.llm import backbone\n')
     assert top_level_statements(source) == ["import torch", "@dataclass\nclass A:\n    x: int", "def f():\n    pass"]

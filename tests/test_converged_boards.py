@@ -10,9 +10,9 @@ import json
 
 import numpy as np
 
-from llmrec_benchmark.code_hash import method_code_hash, method_code_modules
-from llmrec_benchmark.leaderboard import ranked_table, render, shown_metrics
-from llmrec_benchmark.significance import Mark, tie_ranks
+from llmrec_benchmark.boards.leaderboard import ranked_table, render, shown_metrics
+from llmrec_benchmark.boards.ranking import Mark, tie_ranks
+from llmrec_benchmark.store.code_hash import method_code_hash, method_code_modules
 from tests.test_significance import USERS, _record, _store
 
 
@@ -81,9 +81,9 @@ def test_hr_at_k_is_hidden_where_it_is_always_one():
 
 def test_code_hash_covers_the_method_and_its_shared_layers_only():
     darec = method_code_modules("llmrec_methods.darec")
-    assert {"llmrec_methods.darec", "llmrec_methods.llm.itemrec", "llmrec_methods.llm.adapters", "llmrec_benchmark.training",
-            "llmrec_benchmark.metrics", "llmrec_benchmark.split", "llmrec_benchmark.candidates", "llmrec_benchmark.evaluation"} <= set(darec)
-    assert "llmrec_methods.delrec" not in darec and "llmrec_benchmark.leaderboard" not in darec
+    assert {"llmrec_methods.darec", "llmrec_methods.llm.itemrec", "llmrec_methods.llm.adapters", "llmrec_benchmark.engine.training",
+            "llmrec_benchmark.evaluation.metrics", "llmrec_benchmark.data.split", "llmrec_benchmark.data.candidates", "llmrec_benchmark.evaluation.protocols"} <= set(darec)
+    assert "llmrec_methods.delrec" not in darec and "llmrec_benchmark.boards.leaderboard" not in darec
     assert "llmrec_methods.llm.itemrec" not in method_code_modules("llmrec_methods.pop")
     assert method_code_hash("llmrec_methods.darec") != method_code_hash("llmrec_methods.mixrec")
     assert method_code_hash("llmrec_methods.darec") == method_code_hash("llmrec_methods.darec")
@@ -96,9 +96,9 @@ from pathlib import Path  # noqa: E402
 import pytest  # noqa: E402
 
 from llmrec_benchmark.profiles import load_profile  # noqa: E402
-from llmrec_benchmark.registry import Registry  # noqa: E402
-from llmrec_benchmark.results import ResultStore  # noqa: E402
-from llmrec_benchmark.planning import pilots, plan  # noqa: E402
+from llmrec_benchmark.engine.registry import Registry  # noqa: E402
+from llmrec_benchmark.store.results import ResultStore  # noqa: E402
+from llmrec_benchmark.engine.planning import pilots, plan  # noqa: E402
 from llmrec_methods import BUILTIN_METHODS  # noqa: E402
 from tests.conftest import run_units  # noqa: E402
 
@@ -166,7 +166,7 @@ def test_a_scoped_method_runs_only_its_declared_seeds_and_says_why(small_profile
     for key in (("sasrec-ce", 1), ("sasrec-ce[logits_at=every_position]", 0)):
         assert units[key].blocked == f"not run in profile 'ci': {why}"
     run_units(scoped, store, [units[("pop", 0)]])
-    monkeypatch.setattr("llmrec_benchmark.leaderboard._profile", lambda name: scoped)
+    monkeypatch.setattr("llmrec_benchmark.boards.leaderboard._profile", lambda name: scoped)
     board = render(store, "ci").read_text()
     assert f"**Run in part** (`sasrec-ce`): its full model on seed 0 only, without its ablation and config variants; {why}" in board
 

@@ -5,9 +5,9 @@ import hashlib
 
 import pytest
 
-from llmrec_benchmark.cards import available_datasets, load_card
+from llmrec_benchmark.data.catalog import available_datasets, load_card
+from llmrec_benchmark.data.loading import load_split
 from llmrec_benchmark.errors import BenchmarkError
-from llmrec_benchmark.loading import load_split
 
 # users, items, interactions after each card's filtering (published numbers where they exist:
 # S3-Rec Beauty 22,363 / 12,101 / 198,502; LLMRank Games-6k 50,546 / 16,859 / 440,264)

@@ -11,10 +11,9 @@ import pytest
 import torch
 from scipy import stats
 
+from llmrec_benchmark.data.split import Sequences, SplitData, sequences_from_sorted
 from llmrec_benchmark.errors import BenchmarkError
-from llmrec_benchmark.method import ScoreBatch
-from llmrec_benchmark.profiles import Budget
-from llmrec_benchmark.split import Sequences, SplitData, sequences_from_sorted
+from llmrec_benchmark.method import Budget, ScoreBatch
 from llmrec_methods.delrec import DEFAULTS, DELRec
 from llmrec_methods.delrec.gradnorm import GradNormWeights
 from llmrec_methods.delrec.prompts import DelrecPrompts, listing_order
@@ -268,11 +267,11 @@ def test_temporal_analysis_splits_the_history_into_example_query_and_hidden_item
 
 
 def test_validation_subset_is_fixed_and_smaller(tmp_path):
+    from llmrec_benchmark.engine.planning import plan
+    from llmrec_benchmark.engine.registry import Registry
+    from llmrec_benchmark.engine.runner import Runner
     from llmrec_benchmark.profiles import load_profile
-    from llmrec_benchmark.registry import Registry
-    from llmrec_benchmark.results import ResultStore
-    from llmrec_benchmark.runner import Runner
-    from llmrec_benchmark.planning import plan
+    from llmrec_benchmark.store.results import ResultStore
     from llmrec_methods import BUILTIN_METHODS
 
     profile = load_profile("ci")

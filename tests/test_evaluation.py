@@ -3,8 +3,8 @@ exactly the ranks a per-protocol call with the candidates gives."""
 
 import torch
 
-from llmrec_benchmark.candidates import candidate_set
-from llmrec_benchmark.evaluation import EvalTask, evaluate, evaluate_protocols
+from llmrec_benchmark.data.candidates import candidate_set
+from llmrec_benchmark.evaluation.protocols import EvalTask, evaluate, evaluate_protocols
 from llmrec_benchmark.method import ScoreBatch
 
 

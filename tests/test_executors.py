@@ -7,13 +7,12 @@ from __future__ import annotations
 import torch
 import pytest
 
+from llmrec_benchmark.engine.executors import ProcessExecutor, RayExecutor, RunnerSpec, SequentialExecutor
+from llmrec_benchmark.engine.planning import plan
+from llmrec_benchmark.engine.registry import Registry
 from llmrec_benchmark.errors import BenchmarkError
-from llmrec_benchmark.executors import ProcessExecutor, RayExecutor, RunnerSpec, SequentialExecutor
-from llmrec_benchmark.leaderboard import current_records
 from llmrec_benchmark.profiles import load_profile
-from llmrec_benchmark.registry import Registry
-from llmrec_benchmark.results import ResultStore
-from llmrec_benchmark.planning import plan
+from llmrec_benchmark.store.results import ResultStore, current_records
 from llmrec_methods import BUILTIN_METHODS
 from tests.bad_methods import FLAKY_METHODS
 
@@ -46,7 +45,7 @@ def test_worker_processes_give_the_sequential_records(sequential, tmp_path):
 
 
 def test_a_fresh_process_per_run_gives_the_sequential_records(sequential, tmp_path):
-    from llmrec_benchmark.executors import make_executor
+    from llmrec_benchmark.engine.executors import make_executor
 
     profile, registry, expected = sequential
     store, execution = _run(lambda s: make_executor("local", s, jobs=1, isolate=True), tmp_path / "ci", registry,

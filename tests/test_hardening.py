@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import llmrec_benchmark.cli as cli
-import llmrec_benchmark.registry as registry_module
+import llmrec_benchmark.engine.registry as registry_module
 from llmrec_benchmark.paths import PROFILES_DIR
 
 
@@ -42,7 +42,7 @@ def test_a_pickle_planted_where_recbole_looks_is_never_loaded(tmp_path, tmp_cach
 
 
 def test_recbole_configs_point_at_a_private_empty_checkpoint_folder():
-    from llmrec_benchmark.recbole_compat import private_checkpoint_dir, recbole_config
+    from llmrec_benchmark.data.recbole_compat import private_checkpoint_dir, recbole_config
 
     config = recbole_config("Pop", "ml-100k", {"checkpoint_dir": "saved", "dataset_save_path": "x.pth", "save_dataset": True})
     folder = Path(config["checkpoint_dir"])
@@ -137,8 +137,10 @@ def test_a_broken_plugin_is_named_and_does_not_break_list_runs_or_boards(monkeyp
     assert "nonexistent: NOT USABLE: method 'nonexistent': cannot load 'no_such_module:Thing'" in out
     assert "notamethod: NOT USABLE: method 'notamethod'" in out and "is not a benchmark.method.Method subclass" in out
     assert os.getcwd()  # the bad entry point was never called
-    registry = cli._registry()
-    assert "pop" in cli._cards(registry) and "nonexistent" not in cli._cards(registry)  # boards still render
+    from llmrec_benchmark.commands.common import builtin_registry, method_cards
+
+    registry = builtin_registry()
+    assert "pop" in method_cards(registry) and "nonexistent" not in method_cards(registry)  # boards still render
     assert cli.main(["run", "--dry-run", "--profile", "ci", "--methods", "pop", "--results", str(tmp_path)]) == 0
 
 

@@ -12,14 +12,15 @@ import pytest
 import torch
 
 from llmrec_benchmark.errors import BenchmarkError
-from llmrec_benchmark.method import RunContext
-from llmrec_benchmark.profiles import Budget
+from llmrec_benchmark.method import Budget, RunContext
 from llmrec_methods.darec import DARec
 from llmrec_methods.llm.adapters import LoraArch, MoeArch, MoeLoraLinear
 from llmrec_methods.llm.backbone import byte_tokenizer, load_backbone
 from llmrec_methods.llm.itemrec import LLM_DEFAULTS, FitSession
 from llmrec_methods.llm.prompts import ItemTokenTable, attention_allowed
-from llmrec_methods.llm.search import EXPERT_COUNTS, EXPERT_RANKS, LORA_RANKS, LORA_TARGETS, propose_lora, propose_moe, tpe_search
+from llmrec_methods.llm.search import (
+    EXPERT_COUNTS, EXPERT_RANKS, LORA_RANKS, LORA_TARGETS, propose_lora, propose_moe, tpe_search,
+)
 from llmrec_methods.mixrec import HOMOGENEOUS, MixRec
 
 SMALL = dict(LLM_DEFAULTS, llm_history=4, item_max_tokens=6, proxy_steps=2, proxy_users=16, train_batch_size=8)
@@ -44,7 +45,7 @@ def test_tiny_backbone_is_offline_and_small():
 
 
 def test_missing_smollm2_weights_are_a_clear_error(monkeypatch, tmp_path):
-    import llmrec_benchmark.weights as weights
+    import llmrec_benchmark.data.weights as weights
 
     monkeypatch.setenv("BENCHMARK_WEIGHTS_DIR", str(tmp_path / "empty"))
     monkeypatch.setattr(weights.importlib.util, "find_spec", lambda name: None)
@@ -53,7 +54,7 @@ def test_missing_smollm2_weights_are_a_clear_error(monkeypatch, tmp_path):
 
 
 def test_smollm2_loads_from_the_gguf_truncated(tmp_path):
-    from llmrec_benchmark.weights import find_smollm2_gguf
+    from llmrec_benchmark.data.weights import find_smollm2_gguf
 
     try:
         find_smollm2_gguf()

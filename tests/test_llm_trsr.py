@@ -10,18 +10,18 @@ from pathlib import Path
 import pytest
 import torch
 
+from llmrec_benchmark.boards.leaderboard import render
+from llmrec_benchmark.engine.planning import plan
+from llmrec_benchmark.engine.registry import Registry
 from llmrec_benchmark.errors import BenchmarkError
-from llmrec_benchmark.leaderboard import render
 from llmrec_benchmark.method import ScoreBatch
 from llmrec_benchmark.profiles import load_profile
-from llmrec_benchmark.registry import Registry
-from llmrec_benchmark.results import ResultStore
-from llmrec_benchmark.planning import plan
+from llmrec_benchmark.store.results import ResultStore
 from llmrec_methods import BUILTIN_METHODS
 from llmrec_methods.llm.backbone import load_backbone
 from llmrec_methods.llm.generation import Decoding, GenerationMemo, GenerationStats, TextGenerator
-from llmrec_methods.llm.summarize import block_prompt, segment_blocks, summarize_histories
 from llmrec_methods.llm.prompts import token_ids
+from llmrec_methods.llm.summarize import block_prompt, segment_blocks, summarize_histories
 from llmrec_methods.llm.yesno import YesNoLM, answer_token_ids, constant, pack, ragged, suffixes
 from llmrec_methods.llm_trsr import DEFAULTS, LLMTRSR
 from tests.conftest import candidate_scores, fit_context, run_units

@@ -6,12 +6,12 @@ from importlib.metadata import EntryPoint
 
 import pytest
 
-from llmrec_benchmark import registry as registry_module
+from llmrec_benchmark.engine import registry as registry_module
+from llmrec_benchmark.engine.planning import plan
+from llmrec_benchmark.engine.registry import Registry
+from llmrec_benchmark.engine.runner import Runner
 from llmrec_benchmark.profiles import load_profile
-from llmrec_benchmark.registry import Registry
-from llmrec_benchmark.results import ResultStore
-from llmrec_benchmark.runner import Runner
-from llmrec_benchmark.planning import plan
+from llmrec_benchmark.store.results import ResultStore
 from llmrec_methods import BUILTIN_METHODS
 from tests import plugin_method
 from tests.conftest import run_units

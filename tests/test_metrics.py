@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from llmrec_benchmark.metrics import candidate_ranks, full_ranking_ranks, per_user, summarize
+from llmrec_benchmark.evaluation.metrics import candidate_ranks, full_ranking_ranks, per_user, summarize
 
 
 def seen(n_items, *rows):

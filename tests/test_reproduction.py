@@ -8,9 +8,9 @@ import dataclasses
 import pytest
 import torch
 
+from llmrec_benchmark.boards.reproduction import reproduction_rows, verdict
 from llmrec_benchmark.errors import BenchmarkError
 from llmrec_benchmark.profiles import load_profile
-from llmrec_benchmark.reproduction import reproduction_rows, verdict
 
 
 def test_verdict_is_relative_within_five_percent():
@@ -69,9 +69,9 @@ def tiny():
 
 @pytest.mark.parametrize("spec", ["sasrec-sampled", "sasrec-sampled[loss=bce,negatives=1]"])
 def test_sampled_sasrec_trains_and_repeats_its_numbers(tiny, tmp_path, spec):
-    from llmrec_benchmark.planning import plan
-    from llmrec_benchmark.registry import Registry
-    from llmrec_benchmark.results import ResultStore
+    from llmrec_benchmark.engine.planning import plan
+    from llmrec_benchmark.engine.registry import Registry
+    from llmrec_benchmark.store.results import ResultStore
     from llmrec_methods import BUILTIN_METHODS
     from tests.conftest import run_units
 
@@ -85,8 +85,8 @@ def test_sampled_sasrec_trains_and_repeats_its_numbers(tiny, tmp_path, spec):
 
 
 def test_sampled_softmax_masks_a_negative_that_is_the_target_and_bce_redraws_it():
-    from llmrec_methods.sasrec_sampled import SASRecSampled
     from llmrec_methods.sasrec_net import SASRecNet
+    from llmrec_methods.sasrec_sampled import SASRecSampled
 
     method = SASRecSampled({**SASRecSampled.card.defaults, "negatives": 3}, frozenset())
     method.n_items, method.config = 6, {**method.config, "negatives": 3}
@@ -106,8 +106,7 @@ def test_sampled_softmax_masks_a_negative_that_is_the_target_and_bce_redraws_it(
 @pytest.mark.parametrize("config, problem", [({"loss": "hinge"}, "loss must be one of"), ({"negatives": 0}, "positive integer"),
                                              ({"loss": "bce", "negatives": 4}, "takes exactly 1 negative")])
 def test_sampled_sasrec_rejects_a_bad_config(config, problem):
-    from llmrec_benchmark.method import RunContext
-    from llmrec_benchmark.profiles import Budget
+    from llmrec_benchmark.method import Budget, RunContext
     from llmrec_methods.sasrec_sampled import SASRecSampled
 
     method = SASRecSampled({**SASRecSampled.card.defaults, **config}, frozenset())

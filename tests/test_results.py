@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from llmrec_benchmark.errors import BenchmarkError
-from llmrec_benchmark.results import ResultStore
+from llmrec_benchmark.store.results import ResultStore
 from tests.conftest import minimal_record
 
 

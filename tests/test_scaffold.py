@@ -11,7 +11,7 @@ import pytest
 
 from llmrec_benchmark.errors import BenchmarkError
 from llmrec_benchmark.paths import REPO_ROOT
-from llmrec_benchmark.scaffold import scaffold
+from llmrec_benchmark.submission.scaffold import scaffold
 
 
 def test_a_scaffolded_plugin_installs_and_passes_validate(tmp_path):

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from llmrec_benchmark.leaderboard import ranked_table, render
-from llmrec_benchmark.results import ResultStore
-from llmrec_benchmark.significance import holm, tie_ranks
+from llmrec_benchmark.boards.leaderboard import ranked_table, render
+from llmrec_benchmark.boards.ranking import tie_ranks
+from llmrec_benchmark.evaluation.significance import holm
+from llmrec_benchmark.store.results import ResultStore
 
 USERS = np.arange(1, 201)
 

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from llmrec_benchmark.slice_board import agreement, agreement_warning
-from llmrec_benchmark.slices import (
+from llmrec_benchmark.boards.slice_board import agreement, agreement_warning
+from llmrec_benchmark.boards.slices import (
     POPULARITY_SLICES, define_slices, history_bins, kendall_agreement, popularity_classes, training_popularity,
 )
 
@@ -73,11 +73,11 @@ def test_a_candidate_board_that_disagrees_with_full_ranking_is_warned():
 
 
 def test_a_rendered_board_has_slices_agreement_and_a_slice_plot(tmp_path, monkeypatch):
-    from llmrec_benchmark.leaderboard import render
-    from llmrec_benchmark.planning import plan
+    from llmrec_benchmark.boards.leaderboard import render
+    from llmrec_benchmark.engine.planning import plan
+    from llmrec_benchmark.engine.registry import Registry
     from llmrec_benchmark.profiles import load_profile
-    from llmrec_benchmark.registry import Registry
-    from llmrec_benchmark.results import ResultStore
+    from llmrec_benchmark.store.results import ResultStore
     from llmrec_methods import BUILTIN_METHODS
     from tests.conftest import run_units
 
@@ -85,7 +85,7 @@ def test_a_rendered_board_has_slices_agreement_and_a_slice_plot(tmp_path, monkey
     profile = dataclasses.replace(profile, user_cap=80, max_history=10, budget=dataclasses.replace(profile.budget, max_epochs=2))
     registry, store = Registry(BUILTIN_METHODS), ResultStore(tmp_path / "ci")
     run_units(profile, store, plan(profile, registry, ["random", "pop", "sasrec-ce"], ["ml-100k"], [0], store, False))
-    monkeypatch.setattr("llmrec_benchmark.leaderboard._profile", lambda name: profile)  # the board's user cap
+    monkeypatch.setattr("llmrec_benchmark.boards.leaderboard._profile", lambda name: profile)  # the board's user cap
     board = render(store, "ci").read_text()
     assert "## Where methods win: slices" in board and "#### ml-100k, full: by target popularity" in board
     assert "#### ml-100k, cand-19: by training-history length" in board
@@ -99,7 +99,7 @@ def test_a_rendered_board_has_slices_agreement_and_a_slice_plot(tmp_path, monkey
 
 
 def test_marks_inside_a_slice_compare_with_the_reference_on_that_slice_only(tmp_path):
-    from llmrec_benchmark.slices import UserValues, slice_table
+    from llmrec_benchmark.boards.slices import UserValues, slice_table
     from tests.test_significance import USERS, _store
 
     half = USERS.size // 2

@@ -2,8 +2,8 @@
 
 import torch
 
-from llmrec_benchmark.loading import load_split
-from llmrec_benchmark.split import TrainView
+from llmrec_benchmark.data.loading import load_split
+from llmrec_benchmark.data.split import TrainView
 from tests.conftest import write_atomic
 
 

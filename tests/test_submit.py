@@ -8,8 +8,8 @@ import json
 import pytest
 
 from llmrec_benchmark.cli import main
-from llmrec_benchmark.fetch import sha256_of
-from llmrec_benchmark.submission import MANIFEST
+from llmrec_benchmark.data.fetch import sha256_of
+from llmrec_benchmark.submission.bundle import MANIFEST
 
 
 @pytest.fixture

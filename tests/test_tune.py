@@ -11,9 +11,9 @@ import pytest
 import yaml
 
 from llmrec_benchmark.cli import main
+from llmrec_benchmark.data.split import SplitData
+from llmrec_benchmark.engine.tuning import check_space
 from llmrec_benchmark.errors import BenchmarkError
-from llmrec_benchmark.split import SplitData
-from llmrec_benchmark.tuning import check_space
 
 PROFILE = {
     "name": "tunetest", "description": "tuning test", "datasets": ["ml-100k"], "methods": ["sasrec-ce"],
@@ -135,7 +135,7 @@ def test_two_processes_share_one_study(profile, tmp_path, shared_storage):
 def test_a_storage_without_its_driver_is_named(monkeypatch):
     import sys
 
-    from llmrec_benchmark.tuning import _open_study
+    from llmrec_benchmark.engine.tuning import _open_study
 
     monkeypatch.setitem(sys.modules, "psycopg", None)  # as if the postgres extra were not installed
     with pytest.raises(BenchmarkError, match=r"127.0.0.1:9/db: no driver.*pip install -e '.\[postgres\]'") as error:

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from llmrec_benchmark.engine.registry import Registry
+from llmrec_benchmark.engine.runner import Runner
 from llmrec_benchmark.paths import REPO_ROOT
 from llmrec_benchmark.profiles import load_profile
-from llmrec_benchmark.registry import Registry
-from llmrec_benchmark.results import ResultStore
-from llmrec_benchmark.runner import Runner
-from llmrec_benchmark.validation import card_findings, validate_method, with_other_test_targets
+from llmrec_benchmark.store.results import ResultStore
+from llmrec_benchmark.submission.validation import card_findings, validate_method, with_other_test_targets
 from tests.bad_methods import BAD_METHODS
 
 import torch

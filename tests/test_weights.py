@@ -8,7 +8,7 @@ import zipfile
 
 import pytest
 
-from llmrec_benchmark import weights
+from llmrec_benchmark.data import weights
 from llmrec_benchmark.errors import BenchmarkError
 
 MEMBER = f"{weights.SMOLLM2_PACKAGE}/{weights.SMOLLM2_GGUF}"

@@ -44,7 +44,7 @@ GPU_WHEELS = ["recbole==1.2.1", "gguf==0.19.0", "optuna==5.0.0", "numpy==1.26.4"
 
 def sha256(path: Path) -> str:
     # standard library only (like the whole script): it runs on the GPU machine before the suite's
-    # import names exist there, so it does not use llmrec_benchmark.fetch.sha256_of
+    # import names exist there, so it does not use llmrec_benchmark.data.fetch.sha256_of
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(2**20), b""):

@@ -1,4 +1,4 @@
-"""One-off: carry result records from code-hash scheme 1 to scheme 2 (``benchmark.code_hash``).
+"""One-off: carry result records from code-hash scheme 1 to scheme 2 (``benchmark.store.code_hash``).
 
 Scheme 1 hashed module names and bytes, scheme 2 hashes top-level statements wherever they live.
 A record's scheme-1 hash says which code computed it; this tool can vouch for a scheme-2 hash only
@@ -21,8 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from llmrec_benchmark.code_hash import _module_file, method_code_hash, method_code_modules  # noqa: E402
-from llmrec_benchmark.registry import Registry  # noqa: E402
+from llmrec_benchmark.store.code_hash import _module_file, method_code_hash, method_code_modules  # noqa: E402
+from llmrec_benchmark.engine.registry import Registry  # noqa: E402
 from llmrec_methods import BUILTIN_METHODS  # noqa: E402
 
 

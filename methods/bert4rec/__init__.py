@@ -6,9 +6,8 @@ from typing import Any, Iterator
 
 import torch
 
-from llmrec_benchmark.method import MethodCard
-from llmrec_benchmark.split import TrainView
-from llmrec_benchmark.tuning import LEARNING_RATE, WEIGHT_DECAY, DROPOUT
+from llmrec_benchmark.engine.tuning import DROPOUT, LEARNING_RATE, WEIGHT_DECAY
+from llmrec_benchmark.method import MethodCard, TrainView
 from llmrec_methods.recbole_zoo import RecBoleSequential, recbole_defaults
 from llmrec_methods.sequential_data import shuffled_batches, window_batch, window_bounds
 

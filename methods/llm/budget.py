@@ -8,8 +8,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from llmrec_benchmark.method import RunContext, ScoreBatch
-from llmrec_benchmark.split import TrainView
+from llmrec_benchmark.method import RunContext, ScoreBatch, TrainView
 
 
 def validation_seconds(score: Callable[[ScoreBatch], Tensor], counter: object, data: TrainView, rows: Tensor,

@@ -25,12 +25,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from llmrec_benchmark.engine.training import train_with_early_stopping
 from llmrec_benchmark.errors import BenchmarkError
-from llmrec_benchmark.evaluation import EvalTask, evaluate
-from llmrec_benchmark.method import FitReport, Method, RunContext, ScoreBatch, module_parameter_counts
-from llmrec_benchmark.metrics import PRIMARY_METRIC, summarize
-from llmrec_benchmark.split import TrainView
-from llmrec_benchmark.training import train_with_early_stopping
+from llmrec_benchmark.evaluation.metrics import PRIMARY_METRIC, summarize
+from llmrec_benchmark.evaluation.protocols import EvalTask, evaluate
+from llmrec_benchmark.method import FitReport, Method, RunContext, ScoreBatch, TrainView, module_parameter_counts
 from llmrec_methods.llm.adapters import LoraArch, MoeArch, apply_lora, apply_moe_lora, arch_from_dict, load_balance_loss
 from llmrec_methods.llm.backbone import autocast_like, backbone_summary, cast_frozen, frozen_dtype, load_backbone
 from llmrec_methods.llm.cache import ArtifactCache, content_key

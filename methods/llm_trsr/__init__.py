@@ -30,11 +30,12 @@ from typing import Any, Iterator
 import torch
 from torch import Tensor
 
+from llmrec_benchmark.engine.training import train_with_early_stopping
+from llmrec_benchmark.engine.tuning import LEARNING_RATE
 from llmrec_benchmark.errors import BenchmarkError
-from llmrec_benchmark.method import FitReport, Method, MethodCard, RunContext, ScoreBatch, module_parameter_counts
-from llmrec_benchmark.split import TrainView
-from llmrec_benchmark.training import train_with_early_stopping
-from llmrec_benchmark.tuning import LEARNING_RATE
+from llmrec_benchmark.method import (
+    FitReport, Method, MethodCard, RunContext, ScoreBatch, TrainView, module_parameter_counts,
+)
 from llmrec_methods.llm.adapters import LayerAdapter, LoraArch, apply_lora
 from llmrec_methods.llm.backbone import Backbone, backbone_summary, cast_frozen, frozen_dtype, load_backbone
 from llmrec_methods.llm.budget import validation_estimate

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from llmrec_benchmark.engine.tuning import LEARNING_RATE
 from llmrec_benchmark.method import MethodCard
-from llmrec_benchmark.tuning import LEARNING_RATE
 from llmrec_methods.llm.adapters import LoraArch, MoeArch
 from llmrec_methods.llm.itemrec import LLM_DEFAULTS, SHARED_DECISIONS, Arch, FitSession, LLMItemRecMethod
 from llmrec_methods.llm.search import propose_moe

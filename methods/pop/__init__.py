@@ -5,8 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from llmrec_benchmark.method import FitReport, Method, MethodCard, RunContext, ScoreBatch
-from llmrec_benchmark.split import TrainView
+from llmrec_benchmark.method import FitReport, Method, MethodCard, RunContext, ScoreBatch, TrainView
 
 
 class Pop(Method):

@@ -11,8 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from llmrec_benchmark.method import FitReport, Method, MethodCard, RunContext, ScoreBatch
-from llmrec_benchmark.split import TrainView
+from llmrec_benchmark.method import FitReport, Method, MethodCard, RunContext, ScoreBatch, TrainView
 
 _USER_STRIDE = 1_000_003
 

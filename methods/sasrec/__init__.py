@@ -1,7 +1,7 @@
 """SASRec as RecBole implements it: prefix-augmented samples, CE over all items at the last position."""
 
+from llmrec_benchmark.engine.tuning import DROPOUT, LEARNING_RATE, WEIGHT_DECAY
 from llmrec_benchmark.method import MethodCard
-from llmrec_benchmark.tuning import LEARNING_RATE, WEIGHT_DECAY, DROPOUT
 from llmrec_methods.recbole_zoo import RecBoleSequential, recbole_defaults
 
 

@@ -8,11 +8,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from llmrec_benchmark.engine.training import train_with_early_stopping
+from llmrec_benchmark.engine.tuning import DROPOUT, LEARNING_RATE, WEIGHT_DECAY
 from llmrec_benchmark.errors import BenchmarkError
-from llmrec_benchmark.method import FitReport, Method, MethodCard, RunContext, ScoreBatch, module_parameter_counts
-from llmrec_benchmark.split import TrainView
-from llmrec_benchmark.training import train_with_early_stopping
-from llmrec_benchmark.tuning import LEARNING_RATE, WEIGHT_DECAY, DROPOUT
+from llmrec_benchmark.method import (
+    FitReport, Method, MethodCard, RunContext, ScoreBatch, TrainView, module_parameter_counts,
+)
 from llmrec_methods.sasrec_net import SASRecNet
 from llmrec_methods.sequential_data import most_recent, shuffled_batches, window_batch, window_bounds
 

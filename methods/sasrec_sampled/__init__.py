@@ -2,7 +2,7 @@
 the original SASRec paper, on the same network, windows and early stopping as ``sasrec-ce``.
 
 Why a method of its own and not a config key of ``sasrec-ce``: ``sasrec-ce`` also trains DELRec's
-teacher, so any edit to its module would mark every DELRec row stale (``benchmark.code_hash``).
+teacher, so any edit to its module would mark every DELRec row stale (``benchmark.store.code_hash``).
 Scoring is unchanged: the last position's hidden state against every item embedding.
 
 Negatives (decided here; the published code differs in detail):
@@ -26,11 +26,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from llmrec_benchmark.engine.training import train_with_early_stopping
+from llmrec_benchmark.engine.tuning import DROPOUT, LEARNING_RATE, WEIGHT_DECAY
 from llmrec_benchmark.errors import BenchmarkError
-from llmrec_benchmark.method import FitReport, MethodCard, RunContext
-from llmrec_benchmark.split import TrainView
-from llmrec_benchmark.training import train_with_early_stopping
-from llmrec_benchmark.tuning import DROPOUT, LEARNING_RATE, WEIGHT_DECAY
+from llmrec_benchmark.method import FitReport, MethodCard, RunContext, TrainView
 from llmrec_methods.sasrec_ce import ARCHITECTURE_KEYS, SASRecCE
 from llmrec_methods.sasrec_net import SASRecNet
 from llmrec_methods.sequential_data import shuffled_batches, window_batch, window_bounds

@@ -18,10 +18,9 @@ from pathlib import Path
 
 import torch
 
-from llmrec_benchmark.loading import load_split
-from llmrec_benchmark.method import RunContext
+from llmrec_benchmark.data.loading import load_split
+from llmrec_benchmark.method import Budget, RunContext
 from llmrec_benchmark.paths import cache_dir
-from llmrec_benchmark.profiles import Budget
 from llmrec_methods.darec import DARec
 from llmrec_methods.llm.adapters import LoraArch
 from llmrec_methods.llm.itemrec import LLM_DEFAULTS, FitSession, trainable_parameters

@@ -2,7 +2,7 @@
 benchmarks, next to the harness's ``sasrec-ce`` on the same data.
 
 Same data: RecBole loads the same atomic files with the same filtering keys
-(``benchmark.loading.recbole_filtering_config``), orders by time with a stable sort (ties keep the
+(``benchmark.data.loading.recbole_filtering_config``), orders by time with a stable sort (ties keep the
 file order, as the harness does) and splits leave-one-out, so train, valid and test targets are
 the harness's. A user cap keeps the harness's fixed subset (``capped_users``).
 
@@ -35,17 +35,17 @@ import numpy as np
 import torch
 from recbole.trainer import Trainer
 
-from llmrec_benchmark.cards import load_card
-from llmrec_benchmark.evaluation import evaluate
-from llmrec_benchmark.loading import atomic_dir, capped_users, recbole_filtering_config
-from llmrec_benchmark.metrics import summarize
+from llmrec_benchmark.data.catalog import load_card
+from llmrec_benchmark.data.loading import atomic_dir, capped_users, recbole_filtering_config
+from llmrec_benchmark.data.recbole_compat import recbole_config
+from llmrec_benchmark.engine.planning import RunUnit
+from llmrec_benchmark.engine.registry import ResolvedMethod
+from llmrec_benchmark.engine.runner import Runner, seed_everything
+from llmrec_benchmark.evaluation.metrics import summarize
+from llmrec_benchmark.evaluation.protocols import evaluate
+from llmrec_benchmark.method import Budget, parse_variant
 from llmrec_benchmark.paths import default_mirror
-from llmrec_benchmark.profiles import Budget, load_profile
-from llmrec_benchmark.recbole_compat import recbole_config
-from llmrec_benchmark.registry import ResolvedMethod
-from llmrec_benchmark.method import parse_variant
-from llmrec_benchmark.runner import Runner, seed_everything
-from llmrec_benchmark.planning import RunUnit
+from llmrec_benchmark.profiles import load_profile
 from llmrec_methods.sasrec import SASRec
 from llmrec_methods.sasrec_ce import ARCHITECTURE_KEYS, SASRecCE
 

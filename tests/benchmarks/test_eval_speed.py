@@ -27,11 +27,11 @@ import warnings
 import pytest
 import torch
 
-from llmrec_benchmark.cards import load_card
-from llmrec_benchmark.evaluation import EVAL_BATCH_USERS, evaluate
-from llmrec_benchmark.metrics import summarize
+from llmrec_benchmark.data.catalog import load_card
+from llmrec_benchmark.engine.runner import Runner
+from llmrec_benchmark.evaluation.metrics import summarize
+from llmrec_benchmark.evaluation.protocols import EVAL_BATCH_USERS, evaluate
 from llmrec_benchmark.paths import default_mirror
-from llmrec_benchmark.runner import Runner
 from tests.benchmarks.recbole_reference import harness_scorer, rebatched_test_loader, recbole_pipeline, speed_profile
 
 TARGET = 3.0  # issue 7: evaluation at least 3x RecBole's full sort

@@ -30,7 +30,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from llmrec_benchmark.loading import load_split
+from llmrec_benchmark.data.loading import load_split
 from llmrec_benchmark.method import ScoreBatch
 from llmrec_methods.darec import DARec
 from llmrec_methods.llm.adapters import LoraArch

@@ -41,9 +41,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from llmrec_benchmark.cards import load_card
+from llmrec_benchmark.data.catalog import load_card
+from llmrec_benchmark.engine.runner import Runner, seed_everything
 from llmrec_benchmark.paths import default_mirror
-from llmrec_benchmark.runner import Runner, seed_everything
 from tests.benchmarks.recbole_reference import harness_sasrec_ce, recbole_trainer_sasrec, speed_profile
 
 TARGET = 10.0  # issue 7: sasrec-ce reaches RecBole SASRec's NDCG@10 at least 10x faster
