@@ -18,7 +18,8 @@ from typing import Sequence
 
 import pandas as pd
 
-from llmrec_benchmark.commands.common import builtin_registry, code_hashes, method_cards, store_for
+from llmrec_benchmark.commands.common import store_for
+from llmrec_benchmark.commands.info import render_board
 from llmrec_benchmark.commands.options import Options
 from llmrec_benchmark.commands.run import cmd_run
 from llmrec_benchmark.errors import BenchmarkError
@@ -48,14 +49,7 @@ def run(methods: Sequence[str] | None = None, *, profile: str = "quick", dataset
 
 def leaderboard(profile: str = "quick", *, results: str | Path | None = None) -> Path:
     """Re-render a board from its records; returns the Markdown path."""
-    from llmrec_benchmark.boards.leaderboard import render
-
-    loaded = load_profile(profile)
-    store = store_for(_options(profile, results), loaded, loaded.datasets)
-    if not store.records_path.exists():
-        raise BenchmarkError(f"no records for profile '{loaded.name}' at {store.records_path}; run it first")
-    registry = builtin_registry()
-    return render(store, loaded.name, method_cards(registry), code_hashes(registry, store))
+    return render_board(_options(profile, results))
 
 
 def load_records(profile: str = "quick", *, results: str | Path | None = None,

@@ -51,7 +51,8 @@ def cmd_datasets(args: Options) -> int:
     return 0
 
 
-def cmd_leaderboard(args: Options) -> int:
+def render_board(args: Options) -> Path:
+    """Re-render the board of ``args.profile`` from its records; returns the Markdown path."""
     from llmrec_benchmark.boards.leaderboard import render
 
     profile = load_profile(args.profile)
@@ -59,7 +60,11 @@ def cmd_leaderboard(args: Options) -> int:
     if not store.records_path.exists():
         raise BenchmarkError(f"no records for profile '{profile.name}' at {store.records_path}; run it first")
     registry = builtin_registry()
-    print(f"Leaderboard: {render(store, profile.name, method_cards(registry), code_hashes(registry, store))}")
+    return render(store, profile.name, method_cards(registry), code_hashes(registry, store))
+
+
+def cmd_leaderboard(args: Options) -> int:
+    print(f"Leaderboard: {render_board(args)}")
     return 0
 
 
