@@ -184,6 +184,11 @@ class Variant:
         parts = [f"-{c}" for c in sorted(self.disabled)] + [f"{k}={v}" for k, v in self.overrides]
         return f"{self.base}[{','.join(parts)}]" if parts else self.base
 
+    @property
+    def is_variant(self) -> bool:
+        """True when anything is switched off or overridden: ablation seeds and scope apply to it."""
+        return bool(self.disabled or self.overrides)
+
 
 _VARIANT = re.compile(r"^(?P<base>[A-Za-z0-9_.-]+)(\[(?P<body>[^\[\]]*)\])?$")
 

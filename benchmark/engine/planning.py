@@ -51,7 +51,7 @@ class RunUnit:
 
     @property
     def is_variant(self) -> bool:
-        return bool(self.method.variant.disabled or self.method.variant.overrides)
+        return self.method.variant.is_variant
 
     @property
     def pending(self) -> bool:
@@ -93,7 +93,7 @@ def out_of_scope(profile: Profile, method: ResolvedMethod, seed: int) -> str | N
     entry = profile.scope.get(method.variant.base)
     if entry is None:
         return None
-    is_variant = bool(method.variant.disabled or method.variant.overrides)
+    is_variant = method.variant.is_variant
     variants = entry["variants"]
     allowed = variants if isinstance(variants, bool) else method.name[method.name.find("[") + 1:-1] in variants
     if (is_variant and not allowed) or (not is_variant and seed not in entry["seeds"]):
@@ -164,8 +164,7 @@ def plan(
             for n in profile.candidates if n not in boards
         )
         unit_seeds = seeds
-        is_variant = bool(resolved.variant.disabled or resolved.variant.overrides)
-        if is_variant and profile.ablation_seeds is not None and not seeds_given:
+        if resolved.variant.is_variant and profile.ablation_seeds is not None and not seeds_given:
             unit_seeds = [s for s in seeds if s in profile.ablation_seeds]
         code = method_code_hash(resolved.cls.__module__)
         for seed in unit_seeds:
