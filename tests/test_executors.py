@@ -82,3 +82,22 @@ def test_bad_input_stops_the_command_without_retries(make, tmp_path):
     registry = Registry({**BUILTIN_METHODS, **FLAKY_METHODS}, include_plugins=False)
     with pytest.raises(BenchmarkError, match="a stand-in for bad input"):
         _run(make, tmp_path / "ci", registry, ["pop", "badinput"], load_profile("ci"))
+
+
+def test_worker_processes_report_every_epoch_to_the_driver(tmp_path, caplog):
+    """--isolate/--jobs runs train in other processes; their epochs still reach this process's
+    progress display, one line per validated epoch with the run's label (piped output)."""
+    from llmrec_benchmark.engine.executors import make_executor
+
+    profile, registry = load_profile("ci"), Registry(BUILTIN_METHODS, include_plugins=False)
+    store = ResultStore(tmp_path / "ci")
+    units = plan(profile, registry, ["sasrec-ce"], ["ml-100k"], [0], store, force=False, seeds_given=True)
+    spec = RunnerSpec(profile, tmp_path / "ci", "cpu", None, torch.get_num_threads())
+    with caplog.at_level("INFO", logger="llmrec_benchmark.engine.progress"):
+        execution = make_executor("local", spec, jobs=1, isolate=True).execute(units, progress=True)
+    assert execution.ran == 1
+    lines = [r.getMessage() for r in caplog.records if r.name == "llmrec_benchmark.engine.progress"]
+    epochs = len(store.latest()[0]["training"]["valid_curve"])
+    assert epochs >= 2 and len(lines) == epochs, (lines, epochs)
+    assert all(line.startswith(f"{units[0].label}: epoch ") and "valid NDCG@10" in line for line in lines)
+    assert f"{units[0].label}: epoch {epochs}," in lines[-1]

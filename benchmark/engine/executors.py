@@ -36,7 +36,7 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from llmrec_benchmark.engine.planning import RunUnit
-from llmrec_benchmark.engine.progress import epoch_progress
+from llmrec_benchmark.engine.progress import epoch_progress, forward_epochs, relay_epochs
 from llmrec_benchmark.engine.runner import Runner
 from llmrec_benchmark.errors import BenchmarkError
 from llmrec_benchmark.evaluation.metrics import PRIMARY_METRIC
@@ -85,14 +85,16 @@ class Execution:
 _WORKER_RUNNERS: dict[tuple, Runner] = {}
 
 
-def execute_in_worker(spec: RunnerSpec, unit: RunUnit) -> tuple[list[dict[str, Any]], dict]:
-    """Run one unit in a worker process (one Runner per worker and spec, so datasets load once)."""
+def execute_in_worker(spec: RunnerSpec, unit: RunUnit, epochs: Any = None) -> tuple[list[dict[str, Any]], dict]:
+    """Run one unit in a worker process (one Runner per worker and spec, so datasets load once);
+    ``epochs``: the driver's queue for per-epoch progress, or None."""
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     torch.set_num_threads(spec.threads)
     if spec.key() not in _WORKER_RUNNERS:
         _WORKER_RUNNERS[spec.key()] = spec.runner()
-    return _WORKER_RUNNERS[spec.key()].execute_unit(unit)
+    with forward_epochs(epochs, unit.label) if epochs is not None else contextlib.nullcontext():
+        return _WORKER_RUNNERS[spec.key()].execute_unit(unit)
 
 
 def log_headline(unit: RunUnit, records: list[dict[str, Any]]) -> None:
@@ -192,11 +194,21 @@ class ProcessExecutor(Executor):
 
     def _run(self, units, finished, failed) -> None:
         context = multiprocessing.get_context("spawn")
+        with contextlib.ExitStack() as stack:
+            queue = None
+            if self.progress:  # workers forward their epoch reports to this process's progress display
+                queue = stack.enter_context(context.Manager()).Queue()
+                epochs = stack.enter_context(
+                    epoch_progress(self.bar, self.spec.profile.budget.patience, sys.stderr.isatty()))
+                stack.enter_context(relay_epochs(queue, epochs))
+            self._pool(context, units, finished, failed, queue)
+
+    def _pool(self, context, units, finished, failed, queue) -> None:
         pool = ProcessPoolExecutor(max_workers=self.jobs, mp_context=context,
                                    max_tasks_per_child=1 if self.fresh else None)
         try:
             running: dict[Future, tuple[RunUnit, int]] = {
-                pool.submit(execute_in_worker, self.spec, u): (u, 1) for u in units}
+                pool.submit(execute_in_worker, self.spec, u, queue): (u, 1) for u in units}
             while running:
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in done:
@@ -205,7 +217,7 @@ class ProcessExecutor(Executor):
                     if error is None:
                         finished(unit, future.result())
                     elif failed(unit, attempts, error):
-                        running[pool.submit(execute_in_worker, self.spec, unit)] = (unit, attempts + 1)
+                        running[pool.submit(execute_in_worker, self.spec, unit, queue)] = (unit, attempts + 1)
         except BaseException:
             pool.shutdown(wait=True, cancel_futures=True)  # queued units never start
             raise

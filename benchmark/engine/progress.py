@@ -6,17 +6,40 @@ this handler turns those reports into the progress bar's status line on a termin
 plain log line per epoch when the output is piped (CI logs get lines, never ``\\r`` frames). The
 "at least" time is what patience-based early stopping still needs if valid NDCG@10 never improves
 again: (best epoch + patience - this epoch) epochs at the mean epoch time so far; every
-improvement moves it. Only in-process (local, one job) runs report epochs this way.
+improvement moves it.
+
+Runs in worker processes (``--jobs N``, ``--isolate``) report the same way: the worker's
+``EpochForwarder`` puts each epoch report, tagged with its run's label, on a queue, and the
+driver's ``relay_epochs`` thread hands it to the driver's ``EpochProgress``, which keeps one
+stopping-rule state per run. Ray tasks do not report epochs (their logs reach the driver as Ray's
+own log lines).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from typing import Iterator
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Iterator
 
 FIT_LOGGER = "llmrec_benchmark.fit"
 log = logging.getLogger("llmrec_benchmark.engine.progress")
+
+
+def epoch_report(record: logging.LogRecord) -> tuple[int, float, float] | None:
+    """(epoch, valid NDCG@10, seconds) when the record is the training loop's epoch report."""
+    if isinstance(record.msg, str) and record.msg.startswith("epoch %d: valid") and len(record.args or ()) == 3:
+        epoch, valid, seconds = record.args
+        return int(epoch), float(valid), float(seconds)
+    return None
+
+
+@dataclass
+class _RunState:
+    best: float = float("-inf")
+    best_epoch: int = -1
+    seconds: list[float] = field(default_factory=list)
 
 
 class EpochProgress(logging.Handler):
@@ -24,31 +47,84 @@ class EpochProgress(logging.Handler):
         super().__init__(logging.DEBUG)
         self.bar, self.patience, self.terminal = bar, patience, terminal
         self.label = ""
-        self._reset()
-
-    def _reset(self) -> None:
-        self.best, self.best_epoch, self.seconds = float("-inf"), -1, []
+        self.runs: dict[str, _RunState] = {}
 
     def start(self, label: str) -> None:
+        """The in-process run now training (its reports carry no label of their own)."""
         self.label = label
-        self._reset()
+        self.runs[label] = _RunState()
 
     def emit(self, record: logging.LogRecord) -> None:
-        if not (isinstance(record.msg, str) and record.msg.startswith("epoch %d: valid") and len(record.args or ()) == 3):
+        report = epoch_report(record)
+        if report is None:
             if record.levelno >= logging.INFO and not logging.getLogger(FIT_LOGGER).propagate:
                 logging.getLogger("llmrec_benchmark").handle(record)  # never swallow what is not an epoch report
             return
-        epoch, valid, seconds = record.args
-        self.seconds.append(float(seconds))
-        if valid > self.best:
-            self.best, self.best_epoch = float(valid), int(epoch)
-        left = max(self.best_epoch + self.patience - int(epoch), 0) * sum(self.seconds) / len(self.seconds)
-        status = (f"{self.label}: epoch {int(epoch) + 1}, valid NDCG@10 {valid:.4f} (best {self.best:.4f} at epoch "
-                  f"{self.best_epoch + 1}), {seconds:.1f} s/epoch, at least {left:.0f} s left")
+        self.report(self.label, *report)
+
+    def report(self, label: str, epoch: int, valid: float, seconds: float) -> None:
+        """One validated epoch of run ``label``; epoch 0 starts its state afresh (a retried run)."""
+        if epoch == 0 or label not in self.runs:
+            self.runs[label] = _RunState()
+        run = self.runs[label]
+        run.seconds.append(seconds)
+        if valid > run.best:
+            run.best, run.best_epoch = valid, epoch
+        left = max(run.best_epoch + self.patience - epoch, 0) * sum(run.seconds) / len(run.seconds)
+        status = (f"{label}: epoch {epoch + 1}, valid NDCG@10 {valid:.4f} (best {run.best:.4f} at epoch "
+                  f"{run.best_epoch + 1}), {seconds:.1f} s/epoch, at least {left:.0f} s left")
         if self.terminal:
             self.bar.set_postfix_str(status, refresh=True)
         else:
             log.info(status)
+
+
+class EpochForwarder(logging.Handler):
+    """In a worker process: sends each epoch report of run ``label`` to the driver's queue."""
+
+    def __init__(self, queue: Any, label: str):
+        super().__init__(logging.DEBUG)
+        self.queue, self.label = queue, label
+
+    def emit(self, record: logging.LogRecord) -> None:
+        report = epoch_report(record)
+        if report is not None:
+            self.queue.put((self.label, *report))
+        elif record.levelno >= logging.INFO:
+            logging.getLogger("llmrec_benchmark").handle(record)  # the fit logger does not propagate meanwhile
+
+
+@contextlib.contextmanager
+def forward_epochs(queue: Any, label: str) -> Iterator[None]:
+    """Worker side: forward the fit logger's epoch reports for the duration of one run."""
+    fit = logging.getLogger(FIT_LOGGER)
+    handler = EpochForwarder(queue, label)
+    before = (fit.level, fit.propagate)
+    fit.setLevel(logging.DEBUG)
+    fit.propagate = False  # the driver prints the epochs; the worker's DEBUG lines would double them
+    fit.addHandler(handler)
+    try:
+        yield
+    finally:
+        fit.removeHandler(handler)
+        fit.setLevel(before[0])
+        fit.propagate = before[1]
+
+
+@contextlib.contextmanager
+def relay_epochs(queue: Any, progress: EpochProgress) -> Iterator[None]:
+    """Driver side: a thread hands the workers' epoch reports to ``progress`` until the block ends."""
+    def relay() -> None:
+        while (item := queue.get()) is not None:
+            progress.report(*item)
+
+    thread = threading.Thread(target=relay, name="epoch-relay", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        queue.put(None)
+        thread.join(timeout=10)
 
 
 @contextlib.contextmanager
