@@ -198,3 +198,24 @@ def test_a_scope_can_keep_a_listed_variant(small_profile, tmp_path):
     units = {u.method.name: u for u in plan(scoped, registry, specs, ["ml-100k"], [0], store, False)}
     assert units["sasrec-ce[logits_at=every_position]"].pending
     assert units["sasrec-ce[logits_at=targets]"].blocked == "not run in profile 'ci': measured"
+
+
+def test_an_estimate_times_the_current_rule_not_an_older_one():
+    """The committed quick store holds DELRec under patience 5 (stopped at epoch 18, 2,329 s) and
+    under patience 10 (37 epochs, 4,513 s): a --force estimate of the current run is the current
+    record's time, not the mean of both rules."""
+    from llmrec_benchmark.engine.planning import estimate_seconds, plan
+    from llmrec_benchmark.engine.registry import Registry
+    from llmrec_benchmark.paths import REPO_ROOT
+    from llmrec_benchmark.profiles import load_profile
+    from llmrec_benchmark.store.results import ResultStore
+    from llmrec_methods import BUILTIN_METHODS
+
+    profile, store = load_profile("quick"), ResultStore(REPO_ROOT / "leaderboards" / "quick")
+    [unit] = plan(profile, Registry(BUILTIN_METHODS, include_plugins=False), ["delrec"], ["ml-100k"], [0], store,
+                  force=True, seeds_given=True)
+    runs = {r["config_hash"]: r for r in store.latest() if r["method"] == "delrec"}
+    assert len(runs) >= 2 and unit.config_hash in runs  # an older rule's run is there to be ignored
+    current = runs[unit.config_hash]["timing"]
+    seconds, measured = estimate_seconds(unit, store, profile)
+    assert measured and seconds == current["train_s"] + current["eval_s"]

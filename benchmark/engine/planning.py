@@ -15,7 +15,7 @@ import hashlib
 import json
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -191,20 +191,31 @@ def plan(
 
 
 def estimate_seconds(unit: RunUnit, store: ResultStore, profile: Profile) -> tuple[float, bool]:
-    """(seconds, measured?) for one unit: training plus every protocol's evaluation, as measured by
-    earlier runs of the same variant on the same dataset; failing that, of the method's full model
-    there (a variant trains under the same stopping rule, so its full model's time is the nearest
-    measurement); failing both, the wall-clock cap, which bounds training only. One-off artifact
-    builds are not included: ``benchmark.engine.estimates`` counts them once per dataset."""
-    def measured(name: str) -> list[float]:
+    """(seconds, measured?) for one unit: training plus every protocol's evaluation, from the
+    nearest earlier measurement on the same dataset, in this order: the same run (its config hash,
+    as under ``--force``); the same variant under this profile's current settings; its full model
+    under them (a variant trains under the same stopping rule); the same variant or full model
+    under older settings. Older settings come last because they can time a different rule (a
+    patience-5 run stops sooner than a patience-10 one), and mixing them in skewed estimates.
+    Failing all, the wall-clock cap, which bounds training only. One-off artifact builds are not
+    included: ``benchmark.engine.estimates`` counts them once per dataset."""
+    records = [r for r in store.latest() if r["dataset"] == unit.card.name]
+    digest = profile.digest()
+
+    def measured(keep: Callable[[dict[str, Any]], bool]) -> list[float]:
         per_run: dict[str, float] = {}
-        for r in store.latest():
-            if r["method"] == name and r["dataset"] == unit.card.name:
-                per_run.setdefault(r["config_hash"], r["timing"]["train_s"])
-                per_run[r["config_hash"]] += r["timing"]["eval_s"]
+        for r in filter(keep, records):
+            per_run.setdefault(r["config_hash"], r["timing"]["train_s"])
+            per_run[r["config_hash"]] += r["timing"]["eval_s"]
         return list(per_run.values())
 
-    times = measured(unit.method.name) or measured(unit.method.variant.base)
-    if times:
-        return float(np.mean(times)), True
+    name, base = unit.method.name, unit.method.variant.base
+    for keep in (lambda r: r["config_hash"] == unit.config_hash,
+                 lambda r: r["method"] == name and r.get("profile_digest") == digest,
+                 lambda r: r["method"] == base and r.get("profile_digest") == digest,
+                 lambda r: r["method"] == name,
+                 lambda r: r["method"] == base):
+        times = measured(keep)
+        if times:
+            return float(np.mean(times)), True
     return profile.budget.wall_clock_s, False
