@@ -137,3 +137,16 @@ def test_bad_llm_settings_in_a_profile(capsys, tmp_path):
 def test_max_candidates_must_be_an_integer(capsys):
     assert_one_line_error(capsys, "'max_candidates' must be an integer or null, found 'many'",
                           "run", "--methods", "llm-trsr[max_candidates=many]", "--no-variants", "--profile", "ci", "--dry-run")
+
+
+def test_a_variant_with_several_overrides_stays_one_method_spec():
+    from llmrec_benchmark.commands.common import parse_csv
+    from llmrec_benchmark.errors import BenchmarkError
+    from llmrec_benchmark.method import parse_variant
+
+    specs = parse_csv("sasrec-ce, sasrec-sampled[loss=bce,negatives=1],darec[-context_masking]", "--methods")
+    assert specs == ["sasrec-ce", "sasrec-sampled[loss=bce,negatives=1]", "darec[-context_masking]"]
+    assert dict(parse_variant(specs[1]).overrides) == {"loss": "bce", "negatives": 1}
+    [unbalanced] = parse_csv("sasrec-sampled[loss=bce,negatives=1", "--methods")
+    with pytest.raises(BenchmarkError, match="malformed method spec 'sasrec-sampled\\[loss=bce,negatives=1'"):
+        parse_variant(unbalanced)

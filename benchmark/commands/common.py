@@ -27,12 +27,24 @@ def builtin_registry() -> Registry:
     return Registry(BUILTIN_METHODS)
 
 
+def _top_level_commas(text: str) -> list[str]:
+    """Split at the commas outside brackets, so a variant with several overrides stays one spec:
+    ``sasrec-ce,sasrec-sampled[loss=bce,negatives=1]`` is two specs, not three."""
+    parts, depth, start = [], 0, 0
+    for at, char in enumerate(text):
+        depth += (char == "[") - (char == "]")
+        if char == "," and depth == 0:
+            parts.append(text[start:at])
+            start = at + 1
+    return parts + [text[start:]]
+
+
 def parse_csv(text: str | None, option: str | None = None) -> list[str] | None:
     """Comma-separated values, or None when the option was not given. ``option`` names it for the
     error when it was given but lists nothing (``--methods ""`` must not mean "all")."""
     if text is None:
         return None
-    values = [p.strip() for p in text.split(",") if p.strip()]
+    values = [p.strip() for p in _top_level_commas(text) if p.strip()]
     if not values and option:
         raise BenchmarkError(f"{option} is empty; expected comma-separated names, e.g. {option} pop,sasrec-ce")
     return values or None
