@@ -132,7 +132,7 @@ def execute(args: Options, profile, store, units):
 
     spec = runner_spec(args, profile, store)
     execution = make_executor(args.executor, spec, args.jobs, args.address, args.retries,
-                              isolate=getattr(args, "isolate", False)).execute(
+                              isolate=args.isolate).execute(
         units, progress=not args.no_progress)
     if execution.failures:
         print(f"FAILED: {len(execution.failures)} runs failed after retries (their records are missing; "

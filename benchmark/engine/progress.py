@@ -42,9 +42,28 @@ class _RunState:
     seconds: list[float] = field(default_factory=list)
 
 
-class EpochProgress(logging.Handler):
-    def __init__(self, bar, patience: int, terminal: bool):
+class _EpochHandler(logging.Handler):
+    """Base of the fit logger's handlers: an epoch report goes to ``on_epoch``; anything else at
+    INFO or above is passed on to the suite's logger while the fit logger does not propagate, so
+    attaching a handler never swallows a warning."""
+
+    def __init__(self):
         super().__init__(logging.DEBUG)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        report = epoch_report(record)
+        if report is not None:
+            self.on_epoch(*report)
+        elif record.levelno >= logging.INFO and not logging.getLogger(FIT_LOGGER).propagate:
+            logging.getLogger("llmrec_benchmark").handle(record)
+
+    def on_epoch(self, epoch: int, valid: float, seconds: float) -> None:
+        raise NotImplementedError
+
+
+class EpochProgress(_EpochHandler):
+    def __init__(self, bar, patience: int, terminal: bool):
+        super().__init__()
         self.bar, self.patience, self.terminal = bar, patience, terminal
         self.label = ""
         self.runs: dict[str, _RunState] = {}
@@ -54,13 +73,8 @@ class EpochProgress(logging.Handler):
         self.label = label
         self.runs[label] = _RunState()
 
-    def emit(self, record: logging.LogRecord) -> None:
-        report = epoch_report(record)
-        if report is None:
-            if record.levelno >= logging.INFO and not logging.getLogger(FIT_LOGGER).propagate:
-                logging.getLogger("llmrec_benchmark").handle(record)  # never swallow what is not an epoch report
-            return
-        self.report(self.label, *report)
+    def on_epoch(self, epoch: int, valid: float, seconds: float) -> None:
+        self.report(self.label, epoch, valid, seconds)
 
     def report(self, label: str, epoch: int, valid: float, seconds: float) -> None:
         """One validated epoch of run ``label``; epoch 0 starts its state afresh (a retried run)."""
@@ -79,29 +93,25 @@ class EpochProgress(logging.Handler):
             log.info(status)
 
 
-class EpochForwarder(logging.Handler):
+class EpochForwarder(_EpochHandler):
     """In a worker process: sends each epoch report of run ``label`` to the driver's queue."""
 
     def __init__(self, queue: Any, label: str):
-        super().__init__(logging.DEBUG)
+        super().__init__()
         self.queue, self.label = queue, label
 
-    def emit(self, record: logging.LogRecord) -> None:
-        report = epoch_report(record)
-        if report is not None:
-            self.queue.put((self.label, *report))
-        elif record.levelno >= logging.INFO:
-            logging.getLogger("llmrec_benchmark").handle(record)  # the fit logger does not propagate meanwhile
+    def on_epoch(self, epoch: int, valid: float, seconds: float) -> None:
+        self.queue.put((self.label, epoch, valid, seconds))
 
 
 @contextlib.contextmanager
-def forward_epochs(queue: Any, label: str) -> Iterator[None]:
-    """Worker side: forward the fit logger's epoch reports for the duration of one run."""
+def _attached(handler: _EpochHandler, propagate: bool) -> Iterator[None]:
+    """``handler`` on the fit logger, which logs at DEBUG and propagates as told meanwhile; both
+    settings are restored afterwards."""
     fit = logging.getLogger(FIT_LOGGER)
-    handler = EpochForwarder(queue, label)
     before = (fit.level, fit.propagate)
     fit.setLevel(logging.DEBUG)
-    fit.propagate = False  # the driver prints the epochs; the worker's DEBUG lines would double them
+    fit.propagate = propagate
     fit.addHandler(handler)
     try:
         yield
@@ -109,6 +119,14 @@ def forward_epochs(queue: Any, label: str) -> Iterator[None]:
         fit.removeHandler(handler)
         fit.setLevel(before[0])
         fit.propagate = before[1]
+
+
+@contextlib.contextmanager
+def forward_epochs(queue: Any, label: str) -> Iterator[None]:
+    """Worker side: forward the fit logger's epoch reports for the duration of one run (not
+    propagated: the driver prints the epochs, the worker's DEBUG lines would double them)."""
+    with _attached(EpochForwarder(queue, label), propagate=False):
+        yield
 
 
 @contextlib.contextmanager
@@ -131,16 +149,7 @@ def relay_epochs(queue: Any, progress: EpochProgress) -> Iterator[None]:
 def epoch_progress(bar, patience: int, terminal: bool) -> Iterator[EpochProgress]:
     """Attach an ``EpochProgress`` to the fit logger for the duration; the fit logger's own DEBUG
     lines still reach the console only under ``-v``."""
-    fit = logging.getLogger(FIT_LOGGER)
     handler = EpochProgress(bar, patience, terminal)
-    before = (fit.level, fit.propagate)
     verbose = logging.getLogger("llmrec_benchmark").getEffectiveLevel() <= logging.DEBUG
-    fit.setLevel(logging.DEBUG)
-    fit.propagate = verbose
-    fit.addHandler(handler)
-    try:
+    with _attached(handler, propagate=verbose):
         yield handler
-    finally:
-        fit.removeHandler(handler)
-        fit.setLevel(before[0])
-        fit.propagate = before[1]
