@@ -217,5 +217,5 @@ def test_an_estimate_times_the_current_rule_not_an_older_one():
     runs = {r["config_hash"]: r for r in store.latest() if r["method"] == "delrec"}
     assert len(runs) >= 2 and unit.config_hash in runs  # an older rule's run is there to be ignored
     current = runs[unit.config_hash]["timing"]
-    seconds, measured = estimate_seconds(unit, store, profile)
+    seconds, measured = estimate_seconds(unit, store.latest(), profile)
     assert measured and seconds == current["train_s"] + current["eval_s"]

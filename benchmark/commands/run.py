@@ -29,7 +29,8 @@ def cmd_run(args: Options) -> int:
 
     units = make_plan()
     pending = [u for u in units if u.pending]
-    estimates = [estimate_seconds(u, store, profile) for u in pending]
+    latest = store.latest()
+    estimates = [estimate_seconds(u, latest, profile) for u in pending]
     measured = sum(1 for _, m in estimates if m)
     done = sum(u.done for u in units)
     print(f"Records: {store.records_path}")
@@ -100,7 +101,8 @@ def explain_nothing_ran(profile, store, units, registry, methods, datasets, seed
     from llmrec_benchmark.engine.planning import estimate_seconds, plan
 
     everything = [u for u in plan(profile, registry, methods, datasets, seeds, store, True) if u.blocked is None]
-    runs = sum(estimate_seconds(u, store, profile)[0] for u in everything)
+    latest = store.latest()
+    runs = sum(estimate_seconds(u, latest, profile)[0] for u in everything)
     artifacts = artifact_seconds(store, {u.method.variant.base for u in everything}, {u.card.name for u in everything})
     hardware = sorted({str(r.get("hardware", {}).get("cpu_count", "?")) for r in store.latest()})
     print(f"Nothing to run: all {sum(u.done for u in units)} runs of profile '{profile.name}' are already in "

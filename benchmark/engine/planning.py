@@ -190,7 +190,7 @@ def plan(
     return units
 
 
-def estimate_seconds(unit: RunUnit, store: ResultStore, profile: Profile) -> tuple[float, bool]:
+def estimate_seconds(unit: RunUnit, records: list[dict[str, Any]], profile: Profile) -> tuple[float, bool]:
     """(seconds, measured?) for one unit: training plus every protocol's evaluation, from the
     nearest earlier measurement on the same dataset, in this order: the same run (its config hash,
     as under ``--force``); the same variant under this profile's current settings; its full model
@@ -198,8 +198,9 @@ def estimate_seconds(unit: RunUnit, store: ResultStore, profile: Profile) -> tup
     under older settings. Older settings come last because they can time a different rule (a
     patience-5 run stops sooner than a patience-10 one), and mixing them in skewed estimates.
     Failing all, the wall-clock cap, which bounds training only. One-off artifact builds are not
-    included: ``benchmark.engine.estimates`` counts them once per dataset."""
-    records = [r for r in store.latest() if r["dataset"] == unit.card.name]
+    included: ``benchmark.engine.estimates`` counts them once per dataset. ``records``: the
+    store's ``latest()``, read once by the caller for all its units."""
+    records = [r for r in records if r["dataset"] == unit.card.name]
     digest = profile.digest()
 
     def measured(keep: Callable[[dict[str, Any]], bool]) -> list[float]:
