@@ -52,7 +52,7 @@ from llmrec_methods.sequential_data import most_recent, sequences_digest, shuffl
 from llmrec_methods.teacher import teacher_topk
 
 STAGE1_TASKS = ("temporal_analysis", "pattern_simulating")
-STAGE1_VERSION = 1
+STAGE1_VERSION = 2  # 2: stage 1 scored through the read-only forward (methods.llm.read_forward)
 
 DEFAULTS: dict[str, Any] = {
     "backbone": "tiny",

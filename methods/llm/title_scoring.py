@@ -19,7 +19,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from llmrec_methods.llm.yesno import PackedBatch, packed_hidden
+from llmrec_methods.llm.read_forward import hidden_at, read_columns
+from llmrec_methods.llm.yesno import PackedBatch
 
 LOGIT_CHUNK_TOKENS = 1024  # title tokens per vocabulary-logit block (bounds the [N, V] matrix)
 
@@ -54,7 +55,8 @@ def suffix_predictors(packed: PackedBatch) -> tuple[Tensor, Tensor, Tensor, Tens
 
 
 def title_log_likelihoods(hidden: Tensor, packed: PackedBatch, head: Tensor, vocabulary: Tensor | None = None) -> Tensor:
-    """``[B, C]`` mean log-probability of each candidate's title tokens.
+    """``[B, C]`` mean log-probability of each candidate's title tokens, from ``hidden`` [B, Q, H]:
+    the final hidden states at ``read_columns(packed)`` (each row's last prompt column onwards).
 
     The softmax runs over the full vocabulary, or with ``vocabulary`` (sorted token ids that
     include every title token) over those tokens only: the distribution renormalised to the
@@ -68,7 +70,7 @@ def title_log_likelihoods(hidden: Tensor, packed: PackedBatch, head: Tensor, voc
         vocabulary = vocabulary.to(hidden.device)
         head = head[vocabulary]
         tokens = torch.searchsorted(vocabulary, tokens)
-    states = hidden[rows, predictors]
+    states = hidden[rows, predictors - (packed.prefix_length[rows] - 1)]
     pieces = []
     for start in range(0, tokens.numel(), LOGIT_CHUNK_TOKENS):
         part = slice(start, start + LOGIT_CHUNK_TOKENS)
@@ -97,6 +99,7 @@ class TitleScorer(nn.Module):
         return self.lm.get_input_embeddings().weight.device
 
     def hidden(self, packed: PackedBatch, soft_at: int | None) -> Tensor:
+        """Final hidden states at ``read_columns(packed)``, ``[B, Q, H]``."""
         packed = packed.to(self.device)
         embeds = self.lm.get_input_embeddings()(packed.input_ids)
         if self.soft_prompt is not None:
@@ -105,7 +108,7 @@ class TitleScorer(nn.Module):
             vectors = self.soft_prompt.vectors.to(embeds.dtype).unsqueeze(0).expand(embeds.size(0), -1, -1)
             embeds = torch.cat([embeds[:, :soft_at], vectors, embeds[:, soft_at + len(self.soft_prompt):]], 1)
         self.tokens_seen += int((packed.spans >= 0).sum())
-        return packed_hidden(self.lm, packed, embeds)
+        return hidden_at(self.lm, packed, embeds, read_columns(packed))
 
     def scores(self, packed: PackedBatch, soft_at: int | None) -> Tensor:
         """``[B, C]`` length-normalised title log-likelihoods."""

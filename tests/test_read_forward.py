@@ -1,0 +1,68 @@
+"""The read-only forward (``methods.llm.read_forward``) equals HF's forward where it is read: the
+last layer computes only the read columns and the other layers split attention at the shortest
+prompt, which must change no value and no gradient."""
+
+from __future__ import annotations
+
+import torch
+
+from llmrec_methods.delrec.prompts import DelrecPrompts
+from llmrec_methods.llm.backbone import load_backbone
+from llmrec_methods.llm.read_forward import hidden_at, read_columns
+from llmrec_methods.llm.yesno import packed_hidden
+
+TITLES = ("",) + tuple(f"film number {i} ({1990 + i})" for i in range(1, 13))
+
+
+def _batch(tokenizer):
+    """Three rows whose prompts differ in length (histories of 1, 3 and 5 items)."""
+    prompts = DelrecPrompts(tokenizer, TITLES, 12, soft_tokens=0)
+    history = torch.tensor([[1, 0, 0, 0, 0], [2, 3, 4, 0, 0], [5, 6, 7, 8, 9]])
+    candidates = torch.tensor([[10, 11, 12], [1, 5, 9], [2, 3, 12]])
+    return prompts.recommend(torch.tensor([0, 1, 2]), history, candidates)
+
+
+def _lora(model):
+    from peft import LoraConfig, get_peft_model
+
+    torch.manual_seed(0)
+    peft = get_peft_model(model, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], lora_dropout=0.0, init_lora_weights=False))
+    return peft.base_model.model
+
+
+def test_hidden_states_at_the_read_columns_equal_hf_forward(tmp_path):
+    backbone = load_backbone("tiny", tmp_path, layers=2)
+    packed = _batch(backbone.tokenizer)
+    assert packed.prefix_length.unique().numel() == 3  # the causal split point is a real boundary
+    lm = _lora(backbone.model).eval()
+    columns = read_columns(packed)
+    with torch.no_grad():
+        embeds = lm.get_input_embeddings()(packed.input_ids)
+        reference = packed_hidden(lm, packed, embeds)
+        fast = hidden_at(lm, packed, embeds, columns)
+    expected = torch.gather(reference, 1, columns.unsqueeze(-1).expand(-1, -1, reference.size(-1)))
+    assert fast.shape == expected.shape
+    torch.testing.assert_close(fast, expected, atol=1e-5, rtol=1e-5)
+    assert bool((columns[:, 0] == packed.prefix_length - 1).all())  # each row's last prompt column first
+
+
+def test_adapter_gradients_equal_hf_forward(tmp_path):
+    backbone = load_backbone("tiny", tmp_path, layers=2)
+    packed = _batch(backbone.tokenizer)
+    lm = _lora(backbone.model).train()
+    columns = read_columns(packed)
+    adapters = [p for p in lm.parameters() if p.requires_grad]
+    weights = torch.randn(*columns.shape, lm.config.hidden_size, generator=torch.Generator().manual_seed(1))
+
+    def gradients(hidden):
+        lm.zero_grad(set_to_none=True)
+        (hidden * weights).sum().backward()
+        return [p.grad.clone() for p in adapters]
+
+    embeds = lm.get_input_embeddings()(packed.input_ids)
+    reference = packed_hidden(lm, packed, embeds)
+    expected = gradients(torch.gather(reference, 1, columns.unsqueeze(-1).expand(-1, -1, reference.size(-1))))
+    got = gradients(hidden_at(lm, packed, lm.get_input_embeddings()(packed.input_ids), columns))
+    assert len(got) == 8 and all(g.abs().sum() > 0 for g in got)  # q and v adapters of both layers train
+    for a, b in zip(got, expected):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
