@@ -66,3 +66,29 @@ def test_adapter_gradients_equal_hf_forward(tmp_path):
     assert len(got) == 8 and all(g.abs().sum() > 0 for g in got)  # q and v adapters of both layers train
     for a, b in zip(got, expected):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+
+
+def test_llm_trsr_answer_reads_equal_the_full_yes_no_forward(tmp_path):
+    from llmrec_methods.llm.yesno import YesNoLM
+    from llmrec_methods.llm_trsr.answer_reads import AnswerReadYesNoLM
+
+    backbone = load_backbone("tiny", tmp_path, layers=2)
+    packed = _batch(backbone.tokenizer)
+    lm = _lora(backbone.model).train()
+    labels = torch.tensor([[1, 0, 0], [0, 1, 0], [0, 0, 1]])
+    full, fast = YesNoLM(lm, 5, 6), AnswerReadYesNoLM(lm, 5, 6)
+    adapters = [p for p in lm.parameters() if p.requires_grad]
+    results = []
+    for model in (full, fast):
+        lm.zero_grad(set_to_none=True)
+        loss = model.loss(packed, labels, "answer", separator=7)
+        loss.backward()
+        with torch.no_grad():
+            scores = model.answer_scores(packed)
+        results.append((loss.detach(), scores, [p.grad.clone() for p in adapters]))
+    (loss_a, scores_a, grads_a), (loss_b, scores_b, grads_b) = results
+    torch.testing.assert_close(loss_b, loss_a, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(scores_b, scores_a, atol=1e-5, rtol=1e-5)
+    for a, b in zip(grads_b, grads_a):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+    assert fast.tokens_seen == full.tokens_seen

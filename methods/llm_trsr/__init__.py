@@ -45,6 +45,7 @@ from llmrec_methods.llm.summarize import SUMMARY_PROMPT_VERSION, SUMMARY_TYPES, 
 from llmrec_methods.llm.yesno import (
     YesNoLM, answer_token_ids, constant, pack, ragged, suffixes,
 )
+from llmrec_methods.llm_trsr.answer_reads import AnswerReadYesNoLM
 from llmrec_methods.sequential_data import most_recent, shuffled_batches
 
 INSTRUCTION = (
@@ -228,7 +229,7 @@ class LLMTRSR(Method):
         rank = self.config["lora_rank"]
         apply_lora(lm, LoraArch(tuple(LayerAdapter(rank, "attn") for _ in range(backbone.n_layers))))
         cast_frozen(lm, frozen_dtype(ctx.device, self.config["precision"]))
-        return YesNoLM(lm, *self.yes_no).to(ctx.device)
+        return AnswerReadYesNoLM(lm, *self.yes_no).to(ctx.device)
 
     # -- training --------------------------------------------------------------------------------
     def _epoch(self, data: TrainView, rows: Tensor, seed: int, epoch: int) -> Iterator[tuple]:
