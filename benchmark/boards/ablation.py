@@ -109,7 +109,9 @@ def render_ablations(store: ResultStore, records: list[dict[str, Any]],
             "Each row switches one component off (or sets a declared config variant) and is trained under the same stopping "
             "rule, on the same shared artifacts, as the full model. Δ is the variant minus the full model on the seeds both "
             "ran (the `full, same seeds` column), so it is the difference of two numbers shown in the row; p is a Wilcoxon "
-            "signed-rank test over users of NDCG@10 differences (each user averaged over those seeds).",
+            "signed-rank test over users of NDCG@10 differences (each user averaged over those seeds). It measures how "
+            "consistently these trained models differ across test users, not how much training runs vary: with one seed, "
+            "a small p does not by itself establish a component's effect (re-training can move Δ by more than it).",
             "",
             "| variant | seeds | " + " | ".join(ABLATION_METRICS) + " | full, same seeds: NDCG@10 | Δ NDCG@10 | p (per-user) | train s | notes |",
             "|---|---|" + "---|" * len(ABLATION_METRICS) + "---|---|---|---|---|",
