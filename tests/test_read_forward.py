@@ -22,6 +22,11 @@ def _batch(tokenizer):
     return prompts.recommend(torch.tensor([0, 1, 2]), history, candidates)
 
 
+def _at(hidden, columns):
+    """``hidden`` [B, T, H] read at ``columns`` [B, Q]."""
+    return torch.gather(hidden, 1, columns.unsqueeze(-1).expand(-1, -1, hidden.size(-1)))
+
+
 def _lora(model):
     from peft import LoraConfig, get_peft_model
 
@@ -40,7 +45,7 @@ def test_hidden_states_at_the_read_columns_equal_hf_forward(tmp_path):
         embeds = lm.get_input_embeddings()(packed.input_ids)
         reference = packed_hidden(lm, packed, embeds)
         fast = hidden_at(lm, packed, embeds, columns)
-    expected = torch.gather(reference, 1, columns.unsqueeze(-1).expand(-1, -1, reference.size(-1)))
+    expected = _at(reference, columns)
     assert fast.shape == expected.shape
     torch.testing.assert_close(fast, expected, atol=1e-5, rtol=1e-5)
     assert bool((columns[:, 0] == packed.prefix_length - 1).all())  # each row's last prompt column first
@@ -61,7 +66,7 @@ def test_adapter_gradients_equal_hf_forward(tmp_path):
 
     embeds = lm.get_input_embeddings()(packed.input_ids)
     reference = packed_hidden(lm, packed, embeds)
-    expected = gradients(torch.gather(reference, 1, columns.unsqueeze(-1).expand(-1, -1, reference.size(-1))))
+    expected = gradients(_at(reference, columns))
     got = gradients(hidden_at(lm, packed, lm.get_input_embeddings()(packed.input_ids), columns))
     assert len(got) == 8 and all(g.abs().sum() > 0 for g in got)  # q and v adapters of both layers train
     for a, b in zip(got, expected):
