@@ -144,40 +144,47 @@ def _session(cls, disabled, view):
     return method, FitSession(method, view, context())
 
 
-def _decoder_inputs(model, rows, session):
+def _decoder_inputs(model, rows, session, monkeypatch):
+    """The arguments the item-level model passes to its decoder forward, and the loss."""
+    import llmrec_methods.llm.itemrec as itemrec
+
     seen = {}
-    handle = model.decoder.register_forward_hook(
-        lambda module, args, kwargs, output: seen.update(kwargs), with_kwargs=True
-    )
+    forward = itemrec.decoder_hidden_at
+
+    def spy(decoder, embeds, positions, allowed, columns):
+        seen.update(embeds=embeds, allowed=allowed, columns=columns)
+        return forward(decoder, embeds, positions, allowed, columns)
+
+    monkeypatch.setattr(itemrec, "decoder_hidden_at", spy)
     model.eval()
     with torch.no_grad():
-        session.loss_fn(model)(rows)
-    handle.remove()
+        seen["loss"] = session.loss_fn(model)(rows)
+    monkeypatch.undo()
     return seen
 
 
-def test_context_masking_off_changes_the_attention_mask_and_the_output(small_view):
+def test_context_masking_off_changes_the_attention_mask_and_the_output(small_view, monkeypatch):
     rows = torch.arange(4)
     outputs = {}
     for disabled in ((), ("context_masking",)):
         _, session = _session(DARec, disabled, small_view)
         model = session.build(LoraArch.uniform(session.n_layers))
-        outputs[disabled] = _decoder_inputs(model, rows, session)
-    on, off = outputs[()]["attention_mask"], outputs[("context_masking",)]["attention_mask"]
-    assert on.shape == off.shape
-    allowed_on, allowed_off = on[:, 0] == 0, off[:, 0] == 0
+        outputs[disabled] = _decoder_inputs(model, rows, session, monkeypatch)
+    allowed_on, allowed_off = outputs[()]["allowed"], outputs[("context_masking",)]["allowed"]
+    assert allowed_on.shape == allowed_off.shape
+    assert not torch.equal(outputs[()]["loss"], outputs[("context_masking",)]["loss"])
     assert (allowed_off & ~allowed_on).sum() == 0  # causal is a subset of block-causal
     assert (allowed_on & ~allowed_off).sum() > 0  # block-causal adds within-item lookahead
     assert torch.equal(allowed_off, allowed_off & torch.ones_like(allowed_off).tril())
 
 
-def test_collab_injection_off_removes_the_token_and_the_cf_model(small_view):
+def test_collab_injection_off_removes_the_token_and_the_cf_model(small_view, monkeypatch):
     rows = torch.arange(4)
     lengths = {}
     for disabled in ((), ("collab_injection",)):
         _, session = _session(DARec, disabled, small_view)
         model = session.build(LoraArch.uniform(session.n_layers))
-        lengths[disabled] = _decoder_inputs(model, rows, session)["inputs_embeds"].shape[1]
+        lengths[disabled] = _decoder_inputs(model, rows, session, monkeypatch)["embeds"].shape[1]
         assert (model.collab is None) == bool(disabled)
     assert lengths[()] == lengths[("collab_injection",)] + 1
 

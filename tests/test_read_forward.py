@@ -1,9 +1,11 @@
-"""The read-only forward (``methods.llm.read_forward``) equals HF's forward where it is read: the
-last layer computes only the read columns and the other layers split attention at the shortest
-prompt, which must change no value and no gradient."""
+"""The read-only forwards (``methods.llm.read_forward`` for the shared-prefix batches of DELRec and
+LLM-TRSR, ``methods.llm.decoder_reads`` for DARec/MixRec's item boundaries) equal HF's forward
+where it is read: the last layer computes only the read columns and the other layers split
+attention where the mask stops being causal, which must change no value and no gradient."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from llmrec_methods.delrec.prompts import DelrecPrompts
@@ -97,3 +99,64 @@ def test_llm_trsr_answer_reads_equal_the_full_yes_no_forward(tmp_path):
     for a, b in zip(grads_b, grads_a):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
     assert fast.tokens_seen == full.tokens_seen
+
+
+def _item_model(tmp_path, block_causal: bool, collab: bool):
+    from llmrec_methods.llm.collab import CollabEncoder
+    from llmrec_methods.llm.itemrec import ItemLevelLM
+    from llmrec_methods.llm.prompts import ItemTokenTable
+
+    backbone = load_backbone("tiny", tmp_path, layers=2)
+    table = ItemTokenTable(TITLES, backbone.tokenizer, 6)
+    torch.manual_seed(0)
+    encoder = CollabEncoder(len(TITLES), 4, backbone.hidden_size) if collab else None
+    return ItemLevelLM(_lora(backbone.model), table, len(TITLES), block_causal, encoder)
+
+
+def _reference_boundary_states(model, recent, long_items, long_lengths):
+    """HF's forward over every column under the same mask, read at the boundaries."""
+    from llmrec_methods.llm.prompts import additive_mask, attention_allowed
+
+    tokens = model.table.build(recent)
+    embeds = model.decoder.embed_tokens(tokens.input_ids)
+    spans, boundaries = tokens.spans, tokens.boundaries
+    if model.collab is not None:
+        token, _ = model.collab(long_items, long_lengths)
+        embeds = torch.cat([token.unsqueeze(1), embeds], 1)
+        spans = torch.cat([torch.zeros_like(spans[:, :1]), spans], 1)
+        boundaries = torch.where(boundaries >= 0, boundaries + 1, -1)
+    mask = additive_mask(attention_allowed(spans, model.block_causal), embeds.dtype)
+    positions = torch.arange(spans.size(1)).expand(spans.size(0), -1)
+    hidden = model.decoder(inputs_embeds=embeds, attention_mask=mask, position_ids=positions).last_hidden_state
+    return _at(hidden, boundaries.clamp(min=0))
+
+
+@pytest.mark.parametrize("block_causal,collab", [(True, True), (False, False), (True, False), (False, True)])
+def test_item_boundary_states_and_gradients_equal_hf_forward(tmp_path, block_causal, collab):
+    """DARec/MixRec read only the item boundaries: with and without the block-causal mask and the
+    collaborative token, states and adapter gradients equal HF's full forward."""
+    model = _item_model(tmp_path, block_causal, collab).train()
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+    if model.collab is not None:
+        model.collab.eval()  # its attention dropout is not an nn.Dropout; the CF side is not under test
+    recent = torch.tensor([[1, 2, 0, 0], [3, 4, 5, 6], [7, 8, 9, 0]])  # rows of 2, 4 and 3 items
+    long_items = torch.tensor([[10, 11, 0, 0], [12, 1, 2, 3], [4, 0, 0, 0]])
+    long_lengths = torch.tensor([2, 4, 1])
+    trained = [p for p in model.parameters() if p.requires_grad]
+    results = []
+    for states_of in (lambda: model.boundary_states(recent, long_items, long_lengths)[0],
+                      lambda: _reference_boundary_states(model, recent, long_items, long_lengths)):
+        model.zero_grad(set_to_none=True)
+        states = states_of()
+        weights = torch.randn(states.shape, generator=torch.Generator().manual_seed(3))
+        (states * weights).sum().backward()
+        results.append((states.detach(), [p.grad.clone() if p.grad is not None else None for p in trained]))
+    (fast, fast_grads), (expected, expected_grads) = results
+    torch.testing.assert_close(fast, expected, atol=1e-5, rtol=1e-5)
+    assert sum(g is not None and bool(g.abs().sum() > 0) for g in fast_grads) >= 8
+    for a, b in zip(fast_grads, expected_grads):
+        assert (a is None) == (b is None)
+        if a is not None:  # fp32 sums in another order: allow 1e-4 against gradients of order 1
+            torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)

@@ -31,10 +31,11 @@ from llmrec_benchmark.evaluation.metrics import PRIMARY_METRIC, summarize
 from llmrec_benchmark.evaluation.protocols import EvalTask, evaluate
 from llmrec_benchmark.method import FitReport, Method, RunContext, ScoreBatch, TrainView, module_parameter_counts
 from llmrec_methods.llm.adapters import LoraArch, MoeArch, apply_lora, apply_moe_lora, arch_from_dict, load_balance_loss
-from llmrec_methods.llm.backbone import autocast_like, backbone_summary, cast_frozen, frozen_dtype, load_backbone
+from llmrec_methods.llm.backbone import backbone_summary, cast_frozen, frozen_dtype, load_backbone
 from llmrec_methods.llm.cache import ArtifactCache, content_key
 from llmrec_methods.llm.collab import CollabEncoder, split_history
-from llmrec_methods.llm.prompts import ItemTokenTable, additive_mask, attention_allowed
+from llmrec_methods.llm.prompts import ItemTokenTable, attention_allowed
+from llmrec_methods.llm.decoder_reads import decoder_hidden_at
 from llmrec_methods.llm.search import tpe_search
 from llmrec_methods.sequential_data import sequences_digest, shuffled_batches
 
@@ -55,7 +56,7 @@ LLM_DEFAULTS: dict[str, Any] = {
     "precision": "fp32",  # frozen backbone weights and activations on the CPU: fp32 or bf16 (CUDA: always bf16)
 }
 Arch = LoraArch | MoeArch
-SEARCH_VERSION = 1
+SEARCH_VERSION = 2  # 2: trials run the read-only forward (bf16 rounding differs from HF's forward)
 
 
 class ItemLevelLM(nn.Module):
@@ -83,7 +84,10 @@ class ItemLevelLM(nn.Module):
         return self.item_embedding.device
 
     def boundary_states(self, recent: Tensor, long_items: Tensor, long_lengths: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
-        """(states [B, H, D] at each item boundary, boundary positions [B, H], CF loss or None)."""
+        """(states [B, H, D] at each item boundary, boundary positions [B, H], CF loss or None).
+
+        Only the boundary states are read, so the last layer runs at the boundary columns only
+        (``methods.llm.decoder_reads``; the same values and gradients as HF's forward)."""
         tokens = self.table.build(recent).to(self.device)
         embeds = self.decoder.embed_tokens(tokens.input_ids)
         spans, boundaries, cf_loss = tokens.spans, tokens.boundaries, None
@@ -93,13 +97,10 @@ class ItemLevelLM(nn.Module):
             spans = torch.cat([torch.zeros_like(spans[:, :1]), spans], 1)
             boundaries = torch.where(boundaries >= 0, boundaries + 1, -1)
         allowed = attention_allowed(spans, self.block_causal)
-        mask = additive_mask(allowed, embeds.dtype)
         positions = torch.arange(spans.size(1), device=self.device).expand(spans.size(0), -1)
-        with autocast_like(self.decoder.embed_tokens.weight):
-            hidden = self.decoder(inputs_embeds=embeds, attention_mask=mask, position_ids=positions).last_hidden_state
         self.tokens_seen += int((spans >= 0).sum())
-        index = boundaries.clamp(min=0).unsqueeze(-1).expand(-1, -1, hidden.size(-1))
-        return torch.gather(hidden.float(), 1, index), boundaries, cf_loss
+        states = decoder_hidden_at(self.decoder, embeds, positions, allowed, boundaries.clamp(min=0))
+        return states, boundaries, cf_loss
 
     def item_logits(self, states: Tensor) -> Tensor:
         """Scaled dot product with the item table. The 1/sqrt(d) factor matters: a pretrained LM's

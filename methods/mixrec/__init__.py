@@ -28,7 +28,9 @@ class MixRec(LLMItemRecMethod):
         deviations=SHARED_DECISIONS + (
             "dynamic_moe (DAMoE): q and v projections of every layer become a mixture of LoRA experts with a "
             "softmax router on the token's input state (dense mixing) and a Switch-style load-balancing loss "
-            "(weight 0.01). Off: a single LoRA r=8 on q/v.",
+            "(weight 0.01). Off: a single LoRA r=8 on q/v. Only the item-boundary states are read, so the last "
+            "layer computes queries at those columns only: its q-projection router, and its balancing term, see "
+            "the boundary tokens (a query that is never read has nothing to balance).",
             "bo: optuna TPE over the expert count in {2, 3, 4} and each expert's rank in {4, 8, 16}. Off: "
             "homogeneous experts (4 x r=8) without search.",
         ),
