@@ -98,12 +98,15 @@ def test_sampled_softmax_masks_a_negative_that_is_the_target_and_bce_redraws_it(
     with_hit = method._sampled_loss((windows, torch.tensor([2, 4, 5])))
     without = method._sampled_loss((windows, torch.tensor([4, 5])))
     assert torch.isfinite(with_hit) and with_hit.item() == pytest.approx(without.item())  # the hit adds nothing
+    per_position = torch.tensor([[[2, 4, 5], [1, 1, 1], [1, 1, 1], [1, 1, 1]]])  # [B, W, K]; only position 0 is a target
+    assert method._sampled_loss((windows, per_position)).item() == pytest.approx(without.item())
     method.config = {**method.config, "loss": "bce", "negatives": 1}
     drawn = method._draw(torch.tensor([[1, 2, 2, 2, 2, 2, 2, 2, 2]]), torch.Generator().manual_seed(0))
     assert drawn.shape == (1, 8) and bool((drawn >= 1).all()) and bool((drawn < 6).all())
 
 
 @pytest.mark.parametrize("config, problem", [({"loss": "hinge"}, "loss must be one of"), ({"negatives": 0}, "positive integer"),
+                                             ({"negatives_per": "user"}, "negatives_per must be one of"),
                                              ({"loss": "bce", "negatives": 4}, "takes exactly 1 negative")])
 def test_sampled_sasrec_rejects_a_bad_config(config, problem):
     from llmrec_benchmark.method import Budget, RunContext
@@ -114,3 +117,16 @@ def test_sampled_sasrec_rejects_a_bad_config(config, problem):
                      validate=lambda score: 0.0, deadline=0.0)
     with pytest.raises(BenchmarkError, match=problem):
         method.fit(None, ctx)
+
+
+def test_sampled_softmax_draws_negatives_per_position_unless_shared_per_batch():
+    from llmrec_methods.sasrec_sampled import SASRecSampled
+
+    items = torch.tensor([[1, 2, 3, 0], [4, 5, 0, 0]])
+    method = SASRecSampled({**SASRecSampled.card.defaults, "negatives": 5}, frozenset())
+    method.n_items = 50
+    drawn = method._draw(items, torch.Generator().manual_seed(0))
+    assert drawn.shape == (2, 3, 5) and bool((drawn >= 1).all()) and bool((drawn < 50).all())
+    assert not torch.equal(drawn[0, 0], drawn[0, 1])  # each position has its own negatives
+    method.config = {**method.config, "negatives_per": "batch"}
+    assert method._draw(items, torch.Generator().manual_seed(0)).shape == (5,)
