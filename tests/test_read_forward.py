@@ -160,3 +160,17 @@ def test_item_boundary_states_and_gradients_equal_hf_forward(tmp_path, block_cau
         assert (a is None) == (b is None)
         if a is not None:  # fp32 sums in another order: allow 1e-4 against gradients of order 1
             torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
+
+
+def test_item_scoring_reads_only_the_last_boundary_with_the_same_states(tmp_path):
+    """Scoring asks for each row's last boundary only: the same states as reading them all."""
+    model = _item_model(tmp_path, True, True).eval()
+    recent = torch.tensor([[1, 2, 0, 0], [3, 4, 5, 6], [7, 8, 9, 0]])
+    long_items = torch.tensor([[10, 11, 0, 0], [12, 1, 2, 3], [4, 0, 0, 0]])
+    long_lengths = torch.tensor([2, 4, 1])
+    last = torch.tensor([[1], [3], [2]])
+    with torch.no_grad():
+        every, _, _ = model.boundary_states(recent, long_items, long_lengths)
+        only_last, _, _ = model.boundary_states(recent, long_items, long_lengths, slots=last)
+    assert only_last.shape == (3, 1, every.size(-1))
+    torch.testing.assert_close(only_last[:, 0], every[torch.arange(3), last[:, 0]], atol=1e-5, rtol=1e-5)

@@ -56,7 +56,7 @@ LLM_DEFAULTS: dict[str, Any] = {
     "precision": "fp32",  # frozen backbone weights and activations on the CPU: fp32 or bf16 (CUDA: always bf16)
 }
 Arch = LoraArch | MoeArch
-SEARCH_VERSION = 2  # 2: trials run the read-only forward (bf16 rounding differs from HF's forward)
+SEARCH_VERSION = 3  # 2-3: trials train and score through the read-only forward (bf16 rounding differs from HF's forward)
 
 
 class ItemLevelLM(nn.Module):
@@ -83,11 +83,14 @@ class ItemLevelLM(nn.Module):
     def device(self) -> torch.device:
         return self.item_embedding.device
 
-    def boundary_states(self, recent: Tensor, long_items: Tensor, long_lengths: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
-        """(states [B, H, D] at each item boundary, boundary positions [B, H], CF loss or None).
+    def boundary_states(self, recent: Tensor, long_items: Tensor, long_lengths: Tensor,
+                        slots: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor | None]:
+        """(states [B, S, D] at the boundaries of history ``slots`` [B, S] (default: every slot),
+        boundary positions [B, H], CF loss or None).
 
-        Only the boundary states are read, so the last layer runs at the boundary columns only
-        (``methods.llm.decoder_reads``; the same values and gradients as HF's forward)."""
+        Only those states are read, so the last layer runs at their columns only
+        (``methods.llm.decoder_reads``; the same values and gradients as HF's forward): training
+        reads every boundary, scoring only each row's last one."""
         tokens = self.table.build(recent).to(self.device)
         embeds = self.decoder.embed_tokens(tokens.input_ids)
         spans, boundaries, cf_loss = tokens.spans, tokens.boundaries, None
@@ -99,7 +102,10 @@ class ItemLevelLM(nn.Module):
         allowed = attention_allowed(spans, self.block_causal)
         positions = torch.arange(spans.size(1), device=self.device).expand(spans.size(0), -1)
         self.tokens_seen += int((spans >= 0).sum())
-        states = decoder_hidden_at(self.decoder, embeds, positions, allowed, boundaries.clamp(min=0))
+        columns = boundaries.clamp(min=0)
+        if slots is not None:
+            columns = torch.gather(columns, 1, slots.to(self.device))
+        states = decoder_hidden_at(self.decoder, embeds, positions, allowed, columns)
         return states, boundaries, cf_loss
 
     def item_logits(self, states: Tensor) -> Tensor:
@@ -166,9 +172,9 @@ def score_with(model: ItemLevelLM, batch: ScoreBatch, config: dict, long_width: 
     for start in range(0, batch.history.size(0), step):
         history, lengths = batch.history[start : start + step], batch.lengths[start : start + step]
         recent, recent_lengths, long_items, long_lengths = split_history(history, lengths, config["llm_history"], long_width)
-        states, _, _ = model.boundary_states(recent, long_items, long_lengths)
-        last = states[torch.arange(states.size(0)), (recent_lengths - 1).clamp(min=0).to(states.device)]
-        out.append(model.item_logits(last).float().cpu())
+        last_slot = (recent_lengths - 1).clamp(min=0).unsqueeze(1)
+        states, _, _ = model.boundary_states(recent, long_items, long_lengths, slots=last_slot)
+        out.append(model.item_logits(states[:, 0]).float().cpu())
     scores = torch.cat(out)
     return scores if batch.candidates is None else torch.gather(scores, 1, batch.candidates)
 
