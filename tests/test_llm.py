@@ -155,11 +155,10 @@ def _decoder_inputs(model, rows, session, monkeypatch):
         seen.update(embeds=embeds, allowed=allowed, columns=columns)
         return forward(decoder, embeds, positions, allowed, columns)
 
-    monkeypatch.setattr(itemrec, "decoder_hidden_at", spy)
     model.eval()
-    with torch.no_grad():
+    with monkeypatch.context() as patch, torch.no_grad():
+        patch.setattr(itemrec, "decoder_hidden_at", spy)
         seen["loss"] = session.loss_fn(model)(rows)
-    monkeypatch.undo()
     return seen
 
 
