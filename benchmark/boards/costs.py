@@ -17,8 +17,19 @@ import numpy as np
 from llmrec_benchmark.boards.ablation import headline_protocol
 
 
+def cpu_label(hardware: dict[str, Any]) -> str:
+    """The CPU model and its bf16-relevant features, or a plain "model not recorded" for records
+    written before 2026-12-01 (the same core count can mean 1.5-1.8x different speeds)."""
+    model = hardware.get("cpu_model")
+    if not model:
+        return "CPU model not recorded"
+    features = hardware.get("cpu_features")
+    return f"{model} ({', '.join(features) or 'no AVX2'})" if features is not None else model
+
+
 def hardware_label(hardware: dict[str, Any]) -> str:
-    cpu = f"{hardware.get('cpu_count')} CPUs ({hardware.get('torch_threads')} torch threads), {hardware.get('memory_gb')} GB"
+    cpu = (f"{cpu_label(hardware)}, {hardware.get('cpu_count')} CPUs ({hardware.get('torch_threads')} torch threads), "
+           f"{hardware.get('memory_gb')} GB")
     return f"{hardware['gpu']}; {cpu}" if hardware.get("gpu") else cpu
 
 

@@ -60,10 +60,43 @@ def package_versions() -> dict[str, str | None]:
     return versions
 
 
+# Instruction-set features that change how fast this suite's CPU paths run: bf16 matmuls (the LLM
+# methods' frozen weights) use AMX tiles where present, else AVX512-BF16, else fp32 emulation.
+CPU_FEATURES = ("amx_bf16", "amx_tile", "avx512_bf16", "avx512f", "avx2")
+
+
+def cpu_identity(cpuinfo: str | None = None) -> dict[str, object]:
+    """The CPU's model name and the ``CPU_FEATURES`` it has, read from ``/proc/cpuinfo`` (Linux;
+    elsewhere the model is ``platform.processor()`` and the features are unknown, ``None``).
+
+    Why records keep it: the same profile on "2 CPU cores" took 1.5-1.8x longer per step on an
+    AMD EPYC without AMX than on the Intel CPU with AMX that timed the quick board, so a cost figure
+    is only meaningful beside the CPU that measured it."""
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as handle:
+                cpuinfo = handle.read()
+        except OSError:
+            cpuinfo = ""
+    model, flags = None, None
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        key = key.strip()
+        if key == "model name" and model is None:
+            model = " ".join(value.split())
+        elif key == "flags" and flags is None:
+            flags = set(value.split())
+    return {
+        "cpu_model": model or platform.processor() or platform.machine(),
+        "cpu_features": None if flags is None else [f for f in CPU_FEATURES if f in flags],
+    }
+
+
 def hardware(device: torch.device) -> dict[str, object]:
     info: dict[str, object] = {
         "machine": platform.machine(),
         "processor": platform.processor() or platform.machine(),
+        **cpu_identity(),
         "cpu_count": psutil.cpu_count(logical=True),
         "torch_threads": torch.get_num_threads(),
         "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
