@@ -11,6 +11,7 @@ BUILTIN_METHODS: dict[str, str] = {
     "sasrec": "llmrec_methods.sasrec:SASRec",
     "sasrec-ce": "llmrec_methods.sasrec_ce:SASRecCE",
     "sasrec-sampled": "llmrec_methods.sasrec_sampled:SASRecSampled",
+    "sasrec-original": "llmrec_methods.sasrec_original:SASRecOriginal",
     "gru4rec": "llmrec_methods.gru4rec:GRU4Rec",
     "bert4rec": "llmrec_methods.bert4rec:BERT4Rec",
     "caser": "llmrec_methods.caser:Caser",

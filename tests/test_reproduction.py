@@ -67,7 +67,8 @@ def tiny():
                                budget=dataclasses.replace(profile.budget, max_epochs=2))
 
 
-@pytest.mark.parametrize("spec", ["sasrec-sampled", "sasrec-sampled[loss=bce,negatives=1]"])
+@pytest.mark.parametrize("spec", ["sasrec-sampled", "sasrec-sampled[loss=bce,negatives=1]", "sasrec-original",
+                                  "sasrec-original[loss=bce,negatives=1]"])
 def test_sampled_sasrec_trains_and_repeats_its_numbers(tiny, tmp_path, spec):
     from llmrec_benchmark.engine.planning import plan
     from llmrec_benchmark.engine.registry import Registry
@@ -108,15 +109,33 @@ def test_sampled_softmax_masks_a_negative_that_is_the_target_and_bce_redraws_it(
 @pytest.mark.parametrize("config, problem", [({"loss": "hinge"}, "loss must be one of"), ({"negatives": 0}, "positive integer"),
                                              ({"negatives_per": "user"}, "negatives_per must be one of"),
                                              ({"loss": "bce", "negatives": 4}, "takes exactly 1 negative")])
-def test_sampled_sasrec_rejects_a_bad_config(config, problem):
+@pytest.mark.parametrize("name", ["sasrec-sampled", "sasrec-original"])
+def test_sampled_sasrec_rejects_a_bad_config(config, problem, name):
     from llmrec_benchmark.method import Budget, RunContext
+    from llmrec_methods.sasrec_original import SASRecOriginal
     from llmrec_methods.sasrec_sampled import SASRecSampled
 
-    method = SASRecSampled({**SASRecSampled.card.defaults, **config}, frozenset())
+    cls = SASRecSampled if name == "sasrec-sampled" else SASRecOriginal
+    method = cls({**cls.card.defaults, **config}, frozenset())
     ctx = RunContext(seed=0, budget=Budget(1, 1, 10.0), max_history=5, device=torch.device("cpu"), cache_dir=None,
                      validate=lambda score: 0.0, deadline=0.0)
-    with pytest.raises(BenchmarkError, match=problem):
+    with pytest.raises(BenchmarkError, match=f"{name}: .*{problem}"):
         method.fit(None, ctx)
+
+
+def test_the_authors_block_counts_positions_back_from_the_last_item_and_ignores_padding():
+    """A sequence's last hidden state is the same however much padding follows it, and shifting
+    the sequence by one item changes it (positions are relative to the last item)."""
+    from llmrec_methods.sasrec_original.net import AuthorsSASRecNet
+
+    torch.manual_seed(0)
+    net = AuthorsSASRecNet(n_items=20, max_len=6, hidden_size=8, n_layers=2, n_heads=2, dropout=0.2).eval()
+    short = net(torch.tensor([[3, 4, 5, 0, 0, 0]]))[0, 2]
+    padded = net(torch.tensor([[3, 4, 5, 0]]))[0, 2]
+    alone = net(torch.tensor([[3, 4, 5]]))[0, 2]
+    assert torch.allclose(short, padded) and torch.allclose(short, alone, atol=1e-6)
+    longer = net(torch.tensor([[9, 3, 4, 5, 0, 0]]))[0, 3]
+    assert not torch.allclose(short, longer)
 
 
 def test_sampled_softmax_draws_negatives_per_position_unless_shared_per_batch():
