@@ -10,7 +10,7 @@ fell 6-18% below transformer_benchmark's numbers on the RecBole-style network):
 | feed-forward | GELU, inner width ``inner_size`` (4x) | ReLU, inner width = hidden size |
 | positions | counted from the first item | counted back from the last item (RecTools' "inverse" positions) |
 | padding | attention masks padded keys | padded positions are zeroed before every block |
-| initialisation | normal(0, 0.02) | PyTorch's defaults |
+| initialisation | normal(0, 0.02) | Xavier normal for every matrix, the item table included (RecTools) |
 
 Sequences are left-aligned and zero-padded, as everywhere in the suite, so an item's inverse
 position is ``length - 1 - t``.
@@ -64,6 +64,11 @@ class AuthorsSASRecNet(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.blocks = nn.ModuleList(AuthorsBlock(hidden_size, n_heads, dropout) for _ in range(n_layers))
         self.last_norm = nn.LayerNorm(hidden_size, eps=1e-8)
+        for parameter in self.parameters():
+            if parameter.dim() > 1:
+                nn.init.xavier_normal_(parameter)
+        with torch.no_grad():
+            self.item_embedding.weight[0].zero_()  # the padding id stays a zero vector
 
     def forward(self, items: Tensor) -> Tensor:
         length = items.size(1)
