@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from llmrec_benchmark.boards.costs import cpu_label, hardware_label
+from llmrec_benchmark.boards.costs import hardware_label
 from llmrec_benchmark.engine.estimates import artifact_builds, artifact_seconds, cpu_warning
-from llmrec_benchmark.store.provenance import cpu_identity, hardware
+from llmrec_benchmark.store.provenance import cpu_identity, cpu_label, hardware
 
 CPUINFO = """processor\t: 0
 vendor_id\t: AuthenticAMD

@@ -15,16 +15,7 @@ from typing import Any
 import numpy as np
 
 from llmrec_benchmark.boards.ablation import headline_protocol
-
-
-def cpu_label(hardware: dict[str, Any]) -> str:
-    """The CPU model and its bf16-relevant features, or a plain "model not recorded" for records
-    written before 2026-12-01 (the same core count can mean 1.5-1.8x different speeds)."""
-    model = hardware.get("cpu_model")
-    if not model:
-        return "CPU model not recorded"
-    features = hardware.get("cpu_features")
-    return f"{model} ({', '.join(features) or 'no AVX2'})" if features is not None else model
+from llmrec_benchmark.store.provenance import cpu_label
 
 
 def hardware_label(hardware: dict[str, Any]) -> str:

@@ -18,17 +18,16 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from llmrec_benchmark.store.provenance import cpu_identity
+from llmrec_benchmark.store.provenance import cpu_identity, cpu_label
 
 
 def _planned_records(units: Iterable[Any], latest: list[dict[str, Any]]) -> list[dict[str, Any]]:
     chosen: dict[str, dict[str, Any]] = {}
     for unit in units:
-        dataset = unit.card.name
-        for keep in (lambda r: r["config_hash"] == unit.config_hash,
-                     lambda r: r["method"] == unit.method.name,
-                     lambda r: r["method"] == unit.method.variant.base):
-            found = [r for r in latest if r["dataset"] == dataset and keep(r)]
+        same_data = [r for r in latest if r["dataset"] == unit.card.name]
+        for key, value in (("config_hash", unit.config_hash), ("method", unit.method.name),
+                           ("method", unit.method.variant.base)):
+            found = [r for r in same_data if r[key] == value]
             if found:
                 newest = max(found, key=lambda r: r["created_at"])["config_hash"]
                 chosen.update((r["record_id"], r) for r in found if r["config_hash"] == newest)
@@ -68,17 +67,13 @@ def artifact_seconds(units: Iterable[Any], latest: list[dict[str, Any]]) -> floa
 
 
 def measuring_cpus(units: Iterable[Any], latest: list[dict[str, Any]]) -> list[str]:
-    """The CPU labels of the records the estimate rests on (see ``boards.costs.cpu_label``)."""
-    from llmrec_benchmark.boards.costs import cpu_label
-
+    """The CPU labels of the records the estimate rests on (see ``store.provenance.cpu_label``)."""
     return sorted({cpu_label(r.get("hardware", {})) for r in _planned_records(units, latest)})
 
 
 def cpu_warning(units: Iterable[Any], latest: list[dict[str, Any]]) -> str | None:
     """A line for the plan when the estimate was measured on another CPU (or one not recorded)
     than this machine's, since the same core count ran 1.5-1.8x apart between two CPUs here."""
-    from llmrec_benchmark.boards.costs import cpu_label
-
     here = cpu_label(cpu_identity())
     measured = measuring_cpus(units, latest)
     if not measured or measured == [here]:

@@ -92,6 +92,16 @@ def cpu_identity(cpuinfo: str | None = None) -> dict[str, object]:
     }
 
 
+def cpu_label(hardware: dict[str, object]) -> str:
+    """The CPU model and its bf16-relevant features, or a plain "model not recorded" for records
+    written before 2026-12-01 (the same core count can mean 1.5-1.8x different speeds)."""
+    model = hardware.get("cpu_model")
+    if not model:
+        return "CPU model not recorded"
+    features = hardware.get("cpu_features")
+    return f"{model} ({', '.join(features) or 'no AVX2'})" if features is not None else model
+
+
 def hardware(device: torch.device) -> dict[str, object]:
     info: dict[str, object] = {
         "machine": platform.machine(),
