@@ -74,7 +74,7 @@ def test_marks_name_the_strongest_classic_baseline_and_correct_for_multiplicity(
     board = render(store, "toy").read_text()
     assert "vs `strong` (Holm)" in board and "| reference |" in board
     costs = board.split("## Cost: toy")[1]
-    assert "| `llm-worse` | cand-19 | 2 | 1.0 | 0.0 | 0.0 | 1.0 | 100 (RSS) | 10 | 2.00M | 1.00k | 2 CPUs (2 torch threads), 8.0 GB |" in costs
+    assert "| `llm-worse` | cand-19 | 2 | 1.0 | 0.0 | 0.0 | 1.0 | 100 (RSS) | 10 | 2.00M | 1.00k | CPU model not recorded, 2 CPUs (2 torch threads), 8.0 GB |" in costs
     assert "| `strong` | cand-19 | 2 | 1.0 | 0.0 | 0.0 | 1.0 | 100 (RSS) | 10 | 2.00M | – |" in costs  # no LLM tokens
 
 
