@@ -6,7 +6,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from llmrec_benchmark.boards.costs import hardware_label
-from llmrec_benchmark.engine.estimates import artifact_builds, artifact_seconds, cpu_warning
+from llmrec_benchmark.engine.estimates import artifact_builds, artifact_seconds, cpu_warning, planned_records
 from llmrec_benchmark.store.provenance import cpu_identity, cpu_label, hardware
 
 CPUINFO = """processor\t: 0
@@ -41,6 +41,9 @@ def _record(method: str, config_hash: str, notes: dict, built: float = 0.0, crea
             "timing": {"artifact_build_s": built}, "training": {"notes": notes}, "hardware": hardware or {}}
 
 
+PROFILE = SimpleNamespace(digest=lambda: "current")  # the records below carry no profile digest
+
+
 def _unit(method: str, config_hash: str) -> SimpleNamespace:
     return SimpleNamespace(config_hash=config_hash, card=SimpleNamespace(name="d"),
                            method=SimpleNamespace(name=method, variant=SimpleNamespace(base=method.split("[")[0])))
@@ -58,9 +61,9 @@ def test_a_shared_artifact_counts_once_and_a_superseded_config_not_at_all():
     ]
     assert sorted(artifact_builds(records[1:]).values()) == [7.0, 20.0, 50.0, 100.0]
     units = [_unit("darec", "a"), _unit("darec[-collab]", "b"), _unit("delrec", "c"), _unit("plugin", "e")]
-    assert artifact_seconds(units, records) == 177.0
+    assert artifact_seconds(planned_records(units, records, PROFILE)) == 177.0
     # a unit with no record of its own config falls back to its variant's newest run, not every run
-    assert artifact_seconds([_unit("darec", "new")], records) == 100.0
+    assert artifact_seconds(planned_records([_unit("darec", "new")], records, PROFILE)) == 100.0
 
 
 def test_an_estimate_from_another_cpu_says_so(monkeypatch):
@@ -69,6 +72,6 @@ def test_an_estimate_from_another_cpu_says_so(monkeypatch):
     monkeypatch.setattr(estimates, "cpu_identity", lambda: {"cpu_model": "Here", "cpu_features": ["avx2"]})
     same = [_record("pop", "a", {}, hardware={"cpu_model": "Here", "cpu_features": ["avx2"]})]
     other = [_record("pop", "a", {}, hardware={"cpu_count": 2})]
-    assert cpu_warning([_unit("pop", "a")], same) is None
-    warning = cpu_warning([_unit("pop", "a")], other)
+    assert cpu_warning(planned_records([_unit("pop", "a")], same, PROFILE)) is None
+    warning = cpu_warning(planned_records([_unit("pop", "a")], other, PROFILE))
     assert "CPU model not recorded" in warning and "Here (avx2)" in warning

@@ -14,7 +14,7 @@ def cmd_run(args: Options) -> int:
     from dataclasses import replace
 
     from llmrec_benchmark.boards.leaderboard import render
-    from llmrec_benchmark.engine.estimates import artifact_seconds, cpu_warning
+    from llmrec_benchmark.engine.estimates import artifact_seconds, cpu_warning, planned_records
     from llmrec_benchmark.engine.planning import estimate_seconds, pilots, plan
     from llmrec_benchmark.paths import cache_dir
 
@@ -43,11 +43,12 @@ def cmd_run(args: Options) -> int:
         if unit.blocked:
             print(f"  - {unit.label}: {unit.blocked}")
     total = sum(s for s, _ in estimates)
-    artifacts = artifact_seconds(pending, latest)
+    basis = planned_records(pending, latest, profile)
+    artifacts = artifact_seconds(basis)
     print(f"Estimated time: {duration(total)} for the runs ({measured}/{len(pending)} estimates from earlier runs on this "
           "store; the rest are bounded by the profile's per-run safety cap), plus one-off artifacts (summaries, "
           f"teachers, searches, stage 1) when the cache is empty: {duration(artifacts)} as measured by this store's records")
-    warning = cpu_warning(pending, latest)
+    warning = cpu_warning(basis)
     if warning:
         print(warning)
     if args.dry_run:
@@ -100,18 +101,19 @@ def cmd_run(args: Options) -> int:
 def explain_nothing_ran(profile, store, units, registry, methods, datasets, seeds, board: Path) -> None:
     """What a run that had nothing to do did, and how to reproduce the board (a fresh clone's first
     ``run`` finds every committed record already there)."""
-    from llmrec_benchmark.engine.estimates import artifact_seconds, measuring_cpus
+    from llmrec_benchmark.engine.estimates import artifact_seconds, measuring_cpus, planned_records
     from llmrec_benchmark.engine.planning import estimate_seconds, plan
 
     everything = [u for u in plan(profile, registry, methods, datasets, seeds, store, True) if u.blocked is None]
     latest = store.latest()
     runs = sum(estimate_seconds(u, latest, profile)[0] for u in everything)
-    artifacts = artifact_seconds(everything, latest)
-    measured_on = measuring_cpus(everything, latest)
+    basis = planned_records(everything, latest, profile)
+    artifacts, measured_on = artifact_seconds(basis), measuring_cpus(basis)
     hardware = sorted({str(r.get("hardware", {}).get("cpu_count", "?")) for r in latest})
     print(f"Nothing to run: all {sum(u.done for u in units)} runs of profile '{profile.name}' are already in "
           f"{store.records_path} with the current code, so the board was only re-rendered from those records: {board}.")
     print(f"To reproduce it: `python -m benchmark run --all --force --profile {profile.name}` re-runs every run "
           f"(measured: {duration(runs)} of runs plus {duration(artifacts)} of one-off artifacts from an empty cache, on "
-          f"{'/'.join(hardware)} CPU cores of {'; '.join(measured_on) or 'unknown CPUs'}; see the board's cost table), or `python -m benchmark check --profile "
+          f"{'/'.join(hardware)} CPU cores of {'; '.join(measured_on) or 'unknown CPUs'}; see the board's cost table), "
+          f"or `python -m benchmark check --profile "
           f"{profile.name}` re-runs them into a scratch store and compares every metric with these records.")

@@ -8,30 +8,31 @@ run used, with what building it cost (``build_seconds``, or a teacher's ``train_
 where it has one, its cache key. The estimate from an empty cache is the sum over the distinct
 artifacts of the planned runs' own records, each counted once however many runs share it.
 
-Decided here: only the planned runs' records count (by config hash, else the latest records of
-the same variant, else of its full model, as ``planning.estimate_seconds`` chooses). Summing every
-record of the store, as this module did before 2026-12-01, also counted artifacts of superseded
-configurations (the quick board's dry-run said 31.5 min of artifacts for 23.7 min measured).
+Decided here: only the records the runs' time estimate rests on count
+(``planning.measured_records``), and of those only the newest configuration per planned run.
+Summing every record of the store, as this module did before 2026-12-01, also counted artifacts
+of superseded configurations (the quick board's dry-run said 31.5 min of artifacts for 23.7 min
+measured). The CPU note names the CPUs of the same records.
 """
 
 from __future__ import annotations
 
 from typing import Any, Iterable
 
+from llmrec_benchmark.engine.planning import RunUnit, measured_records
+from llmrec_benchmark.profiles import Profile
 from llmrec_benchmark.store.provenance import cpu_identity, cpu_label
 
 
-def _planned_records(units: Iterable[Any], latest: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def planned_records(units: Iterable[RunUnit], latest: list[dict[str, Any]], profile: Profile) -> list[dict[str, Any]]:
+    """The records the planned ``units``' estimates rest on, the newest configuration of each
+    (``latest``: the store's ``latest()``); read once, then passed to the functions below."""
     chosen: dict[str, dict[str, Any]] = {}
     for unit in units:
-        same_data = [r for r in latest if r["dataset"] == unit.card.name]
-        for key, value in (("config_hash", unit.config_hash), ("method", unit.method.name),
-                           ("method", unit.method.variant.base)):
-            found = [r for r in same_data if r[key] == value]
-            if found:
-                newest = max(found, key=lambda r: r["created_at"])["config_hash"]
-                chosen.update((r["record_id"], r) for r in found if r["config_hash"] == newest)
-                break
+        found = measured_records(unit, latest, profile)
+        if found:
+            newest = max(found, key=lambda r: r["created_at"])["config_hash"]
+            chosen.update((r["record_id"], r) for r in found if r["config_hash"] == newest)
     return list(chosen.values())
 
 
@@ -60,22 +61,22 @@ def artifact_builds(records: Iterable[dict[str, Any]]) -> dict[tuple[str, str, s
     return builds
 
 
-def artifact_seconds(units: Iterable[Any], latest: list[dict[str, Any]]) -> float:
-    """Seconds the planned ``units`` spend building one-off artifacts from an empty cache, as
-    their records measured them (``latest``: the store's ``latest()``)."""
-    return sum(artifact_builds(_planned_records(units, latest)).values())
+def artifact_seconds(records: Iterable[dict[str, Any]]) -> float:
+    """Seconds the planned runs spend building one-off artifacts from an empty cache, as their
+    ``planned_records`` measured them."""
+    return sum(artifact_builds(records).values())
 
 
-def measuring_cpus(units: Iterable[Any], latest: list[dict[str, Any]]) -> list[str]:
-    """The CPU labels of the records the estimate rests on (see ``store.provenance.cpu_label``)."""
-    return sorted({cpu_label(r.get("hardware", {})) for r in _planned_records(units, latest)})
+def measuring_cpus(records: Iterable[dict[str, Any]]) -> list[str]:
+    """The CPU labels of the records an estimate rests on (see ``store.provenance.cpu_label``)."""
+    return sorted({cpu_label(r.get("hardware", {})) for r in records})
 
 
-def cpu_warning(units: Iterable[Any], latest: list[dict[str, Any]]) -> str | None:
+def cpu_warning(records: Iterable[dict[str, Any]]) -> str | None:
     """A line for the plan when the estimate was measured on another CPU (or one not recorded)
     than this machine's, since the same core count ran 1.5-1.8x apart between two CPUs here."""
     here = cpu_label(cpu_identity())
-    measured = measuring_cpus(units, latest)
+    measured = measuring_cpus(records)
     if not measured or measured == [here]:
         return None
     return (f"Note: these estimates were measured on {'; '.join(measured)}; this machine is {here}. Times on "

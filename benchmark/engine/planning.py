@@ -15,7 +15,7 @@ import hashlib
 import json
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -190,33 +190,37 @@ def plan(
     return units
 
 
-def estimate_seconds(unit: RunUnit, records: list[dict[str, Any]], profile: Profile) -> tuple[float, bool]:
-    """(seconds, measured?) for one unit: training plus every protocol's evaluation, from the
-    nearest earlier measurement on the same dataset, in this order: the same run (its config hash,
-    as under ``--force``); the same variant under this profile's current settings; its full model
-    under them (a variant trains under the same stopping rule); the same variant or full model
-    under older settings. Older settings come last because they can time a different rule (a
-    patience-5 run stops sooner than a patience-10 one), and mixing them in skewed estimates.
-    Failing all, the wall-clock cap, which bounds training only. One-off artifact builds are not
-    included: ``benchmark.engine.estimates`` counts them once per dataset. ``records``: the
+def measured_records(unit: RunUnit, records: list[dict[str, Any]], profile: Profile) -> list[dict[str, Any]]:
+    """The earlier records that measured ``unit``, from the nearest measurement on the same
+    dataset, in this order: the same run (its config hash, as under ``--force``); the same variant
+    under this profile's current settings; its full model under them (a variant trains under the
+    same stopping rule); the same variant or full model under older settings. Older settings come
+    last because they can time a different rule (a patience-5 run stops sooner than a patience-10
+    one), and mixing them in skewed estimates. Empty when nothing measured it. ``records``: the
     store's ``latest()``, read once by the caller for all its units."""
     records = [r for r in records if r["dataset"] == unit.card.name]
     digest = profile.digest()
-
-    def measured(keep: Callable[[dict[str, Any]], bool]) -> list[float]:
-        per_run: dict[str, float] = {}
-        for r in filter(keep, records):
-            per_run.setdefault(r["config_hash"], r["timing"]["train_s"])
-            per_run[r["config_hash"]] += r["timing"]["eval_s"]
-        return list(per_run.values())
-
     name, base = unit.method.name, unit.method.variant.base
     for keep in (lambda r: r["config_hash"] == unit.config_hash,
                  lambda r: r["method"] == name and r.get("profile_digest") == digest,
                  lambda r: r["method"] == base and r.get("profile_digest") == digest,
                  lambda r: r["method"] == name,
                  lambda r: r["method"] == base):
-        times = measured(keep)
-        if times:
-            return float(np.mean(times)), True
+        found = [r for r in records if keep(r)]
+        if found:
+            return found
+    return []
+
+
+def estimate_seconds(unit: RunUnit, records: list[dict[str, Any]], profile: Profile) -> tuple[float, bool]:
+    """(seconds, measured?) for one unit: training plus every protocol's evaluation, the mean over
+    the runs of ``measured_records``; failing those, the wall-clock cap, which bounds training
+    only. One-off artifact builds are not included: ``benchmark.engine.estimates`` counts them
+    once per dataset."""
+    per_run: dict[str, float] = {}
+    for r in measured_records(unit, records, profile):
+        per_run.setdefault(r["config_hash"], r["timing"]["train_s"])
+        per_run[r["config_hash"]] += r["timing"]["eval_s"]
+    if per_run:
+        return float(np.mean(list(per_run.values()))), True
     return profile.budget.wall_clock_s, False
