@@ -41,6 +41,30 @@ def test_targets_match_their_spec_and_only_converged_runs_count():
     assert reproduction_rows(profile, capped)[2]["why"] == "no converged run with the current code"
 
 
+def test_a_published_configuration_runs_only_on_its_targets_datasets(tmp_path):
+    """A spec that only a reproduction target names (S3-Rec's BCE SASRec on Beauty) is planned by
+    a plain ``run``, on Beauty only; a card's declared variant still runs everywhere."""
+    from llmrec_benchmark.commands.common import method_specs
+    from llmrec_benchmark.commands.options import Options
+    from llmrec_benchmark.engine.planning import plan, published_configurations
+    from llmrec_benchmark.engine.registry import Registry
+    from llmrec_benchmark.method import parse_variant
+    from llmrec_benchmark.store.results import ResultStore
+    from llmrec_methods import BUILTIN_METHODS
+
+    profile, registry = load_profile("reproduce"), Registry(BUILTIN_METHODS)
+    published = published_configurations(profile, registry)
+    s3rec = next(name for name in published if "n_heads=2" in name)
+    assert published[s3rec] == {"beauty"} and "sasrec-sampled[loss=bce,negatives=1]" not in published
+    specs = method_specs(Options(profile="reproduce", methods="sasrec-sampled"), profile, registry)
+    assert s3rec in specs and all(parse_variant(s).base == "sasrec-sampled" for s in specs)
+    assert s3rec not in method_specs(Options(profile="reproduce", methods="sasrec-sampled", no_variants=True), profile, registry)
+    units = plan(profile, registry, specs, ["beauty", "sports"], [0], ResultStore(tmp_path), False)
+    where = {(u.method.name, u.card.name) for u in units}
+    assert (s3rec, "beauty") in where and (s3rec, "sports") not in where
+    assert {("sasrec-sampled[loss=bce,negatives=1]", d) for d in ("beauty", "sports")} <= where
+
+
 @pytest.mark.parametrize("change, problem", [
     (lambda t: t.pop("source"), "must have exactly the keys"),
     (lambda t: t.update(dataset="ml-100k"), "is not in 'datasets'"),
@@ -68,7 +92,7 @@ def tiny():
 
 
 @pytest.mark.parametrize("spec", ["sasrec-sampled", "sasrec-sampled[loss=bce,negatives=1]", "sasrec-original",
-                                  "sasrec-original[loss=bce,negatives=1]"])
+                                  "sasrec-original[loss=bce,negatives=1]", "sasrec-original[loss=ce]"])
 def test_sampled_sasrec_trains_and_repeats_its_numbers(tiny, tmp_path, spec):
     from llmrec_benchmark.engine.planning import plan
     from llmrec_benchmark.engine.registry import Registry
@@ -120,6 +144,38 @@ def test_sampled_sasrec_rejects_a_bad_config(config, problem, name):
     ctx = RunContext(seed=0, budget=Budget(1, 1, 10.0), max_history=5, device=torch.device("cpu"), cache_dir=None,
                      validate=lambda score: 0.0, deadline=0.0)
     with pytest.raises(BenchmarkError, match=f"{name}: .*{problem}"):
+        method.fit(None, ctx)
+
+
+def test_original_full_cross_entropy_ranks_the_target_among_every_item_but_padding():
+    """The loss equals -log softmax of the target over items 1..n-1 (the padding id is no class),
+    taken at real targets only, and does not depend on the unused negatives slot."""
+    from llmrec_methods.sasrec_original import SASRecOriginal
+    from llmrec_methods.sasrec_original.net import AuthorsSASRecNet
+
+    method = SASRecOriginal({**SASRecOriginal.card.defaults, "loss": "ce"}, frozenset())
+    torch.manual_seed(0)
+    method.model = AuthorsSASRecNet(n_items=7, max_len=4, hidden_size=8, n_layers=1, n_heads=1, dropout=0.0).eval()
+    windows = torch.tensor([[1, 2, 3, 0, 0], [4, 5, 0, 0, 0]])
+    loss = method._full_cross_entropy((windows, torch.zeros_like(windows)))
+    hidden = method.model(windows[:, :-1])
+    table = method.model.item_embedding.weight
+    expected = []
+    for row, position, target in ((0, 0, 2), (0, 1, 3), (1, 0, 5)):
+        scores = hidden[row, position] @ table[1:].T
+        expected.append(-torch.log_softmax(scores, 0)[target - 1])
+    assert loss.item() == pytest.approx(torch.stack(expected).mean().item(), rel=1e-5)
+    assert method._full_cross_entropy((windows, windows)).item() == pytest.approx(loss.item())
+
+
+def test_original_rejects_an_adam_beta2_outside_zero_one():
+    from llmrec_benchmark.method import Budget, RunContext
+    from llmrec_methods.sasrec_original import SASRecOriginal
+
+    method = SASRecOriginal({**SASRecOriginal.card.defaults, "adam_beta2": 1.0}, frozenset())
+    ctx = RunContext(seed=0, budget=Budget(1, 1, 10.0), max_history=5, device=torch.device("cpu"), cache_dir=None,
+                     validate=lambda score: 0.0, deadline=0.0)
+    with pytest.raises(BenchmarkError, match="sasrec-original: adam_beta2 must be in"):
         method.fit(None, ctx)
 
 

@@ -91,11 +91,18 @@ def store_for(args, profile, datasets: Sequence[str]):
 
 def method_specs(args: Options, profile, registry) -> list[str]:
     """The specs to run: ``--methods`` or the profile's; a bare method name brings its ablation and
-    config variants unless ``--no-variants``; a spec with ``[...]`` is taken as is."""
+    config variants, and the published configurations its reproduction targets name, unless
+    ``--no-variants``; a spec with ``[...]`` is taken as is."""
+    from llmrec_benchmark.engine.planning import published_configurations
+    from llmrec_benchmark.method import parse_variant
+
     names = parse_csv(args.methods, "--methods") or list(profile.methods)
     if args.no_variants:
         return names
-    methods = [v for name in names for v in (registry.ablation_variants(name) if "[" not in name else [name])]
+    published = list(published_configurations(profile, registry))
+    methods = [v for name in names for v in (
+        registry.ablation_variants(name) + [p for p in published if parse_variant(p).base == name]
+        if "[" not in name else [name])]
     return list(dict.fromkeys(methods))
 
 

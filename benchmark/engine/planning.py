@@ -112,6 +112,20 @@ def canonical_module(module: str) -> str:
     return LEGACY_PACKAGE_NAMES.get(top, top) + dot + rest
 
 
+def published_configurations(profile: Profile, registry: Registry) -> dict[str, set[str]]:
+    """Specs that only the profile's reproduction targets name, each with the datasets of its
+    targets: a published configuration (e.g. S3-Rec's BCE SASRec on Beauty) that is neither one of
+    the profile's methods nor a variant its card declares. Such a spec runs on its targets'
+    datasets only, since a paper's per-dataset settings say nothing about the other datasets."""
+    declared = {spec for name in profile.methods for spec in registry.ablation_variants(name)}
+    only: dict[str, set[str]] = {}
+    for target in profile.reproduction:
+        name = parse_variant(target["method"]).name
+        if name not in declared:
+            only.setdefault(name, set()).add(target["dataset"])
+    return only
+
+
 def unit_hash(profile: Profile, method: ResolvedMethod, card: DatasetCard, seed: int) -> str:
     """Everything that determines a unit's numbers: method, config, data card, profile, seed."""
     payload = {
@@ -130,7 +144,8 @@ def plan(
     store: ResultStore, force: bool, seeds_given: bool = False, tuned_from: Path | None = None,
     keep_stale: bool = False,
 ) -> list[RunUnit]:
-    """Units for every (method spec, dataset, seed). Variants (components off or config overrides)
+    """Units for every (method spec, dataset, seed), except that a spec only a reproduction target
+    names runs on its targets' datasets only (``published_configurations``). Variants (components off or config overrides)
     use the profile's ``ablation_seeds`` unless seeds were given explicitly. A method config's
     ``max_candidates`` drops the larger candidate boards (a budget decision the board then states).
     Tuned parameters stored under ``tuned_from`` (default: the store's root) enter the config of
@@ -151,7 +166,10 @@ def plan(
     cards = [load_card(d) for d in datasets]
     tuned_root = store.root if tuned_from is None else tuned_from
     units = []
+    published_only = published_configurations(profile, registry)
     for spec, card in ((s, c) for s in methods for c in cards):
+        if card.name not in published_only.get(parse_variant(spec).name, {card.name}):
+            continue
         tuning = load_tuned(tuned_root, parse_variant(spec).base, card.name)
         resolved = registry.resolve(spec, profile.method_config, tuning["params"] if tuning else None)
         limit = resolved.config.get("max_candidates")
