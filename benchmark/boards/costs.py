@@ -19,7 +19,8 @@ from llmrec_benchmark.store.provenance import cpu_label
 
 
 def hardware_label(hardware: dict[str, Any]) -> str:
-    cpu = (f"{cpu_label(hardware)}, {hardware.get('cpu_count')} CPUs ({hardware.get('torch_threads')} torch threads), "
+    threads = hardware.get("torch_threads")
+    cpu = (f"{cpu_label(hardware)}, {hardware.get('cpu_count')} CPUs ({threads} torch thread{'' if threads == 1 else 's'}), "
            f"{hardware.get('memory_gb')} GB")
     return f"{hardware['gpu']}; {cpu}" if hardware.get("gpu") else cpu
 
