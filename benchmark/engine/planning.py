@@ -117,6 +117,8 @@ def published_configurations(profile: Profile, registry: Registry) -> dict[str, 
     targets: a published configuration (e.g. S3-Rec's BCE SASRec on Beauty) that is neither one of
     the profile's methods nor a variant its card declares. Such a spec runs on its targets'
     datasets only, since a paper's per-dataset settings say nothing about the other datasets."""
+    if not profile.reproduction:
+        return {}
     declared = {spec for name in profile.methods for spec in registry.ablation_variants(name)}
     only: dict[str, set[str]] = {}
     for target in profile.reproduction:
