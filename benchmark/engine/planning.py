@@ -147,8 +147,8 @@ def plan(
     keep_stale: bool = False,
 ) -> list[RunUnit]:
     """Units for every (method spec, dataset, seed), except that a spec only a reproduction target
-    names runs on its targets' datasets only (``published_configurations``). Variants (components off or config overrides)
-    use the profile's ``ablation_seeds`` unless seeds were given explicitly. A method config's
+    names runs on its targets' datasets only (``published_configurations``). Variants (components
+    off or config overrides) use the profile's ``ablation_seeds`` unless seeds were given explicitly. A method config's
     ``max_candidates`` drops the larger candidate boards (a budget decision the board then states).
     Tuned parameters stored under ``tuned_from`` (default: the store's root) enter the config of
     every spec of that method on that dataset.
@@ -170,9 +170,10 @@ def plan(
     units = []
     published_only = published_configurations(profile, registry)
     for spec, card in ((s, c) for s in methods for c in cards):
-        if card.name not in published_only.get(parse_variant(spec).name, {card.name}):
+        variant = parse_variant(spec)
+        if card.name not in published_only.get(variant.name, {card.name}):
             continue
-        tuning = load_tuned(tuned_root, parse_variant(spec).base, card.name)
+        tuning = load_tuned(tuned_root, variant.base, card.name)
         resolved = registry.resolve(spec, profile.method_config, tuning["params"] if tuning else None)
         limit = resolved.config.get("max_candidates")
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
