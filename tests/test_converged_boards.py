@@ -53,6 +53,22 @@ def test_a_capped_run_is_unranked_and_never_the_reference(tmp_path):
     assert "**Converged**: 4 of 6 runs" in board
 
 
+def test_the_banner_says_how_many_runs_each_machine_ran(tmp_path):
+    rng = np.random.default_rng(2)
+    store = _store(tmp_path, {"a": ([rng.integers(0, 5, USERS.size) for _ in range(2)], False),
+                              "b": ([rng.integers(0, 5, USERS.size) for _ in range(2)], False)})
+    lines = []
+    for line in store.records_path.read_text().splitlines():
+        record = json.loads(line)
+        if record["record_id"] == "b-1":  # one run on a recorded CPU, three on machines that predate the field
+            record["hardware"] = {**record["hardware"], "cpu_model": "AMD EPYC", "cpu_features": ["avx2"]}
+        lines.append(json.dumps(record))
+    store.records_path.write_text("\n".join(lines) + "\n")
+    hardware = next(line for line in render(store, "toy").read_text().splitlines() if line.startswith("> **Hardware**"))
+    assert "AMD EPYC (avx2), 2 CPUs (2 torch threads), 8.0 GB (1 run)" in hardware
+    assert "CPU model not recorded, 2 CPUs (2 torch threads), 8.0 GB (3 runs)" in hardware
+
+
 def test_a_stale_row_is_marked_and_unranked(tmp_path):
     store = _store(tmp_path, {"a": ([np.zeros(USERS.size, dtype=int)], False), "b": ([np.ones(USERS.size, dtype=int)], False)})
     rows, reference = ranked_table(store, _by_method(store), code_hashes={"a": "new", "b": "new"})

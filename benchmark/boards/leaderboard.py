@@ -17,7 +17,7 @@ from __future__ import annotations
 import csv
 import json
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -203,7 +203,6 @@ def banner(records: list[dict[str, Any]], profile: Profile | None, code_hashes: 
 
     if not records:
         return ["> No records yet."]
-    hardware = sorted({hardware_label(r.get("hardware", {})) for r in records})
     # the cap is a safety net, not part of a run's definition: records that converged under
     # different caps are the same kind of run (``benchmark.engine.planning.settles``)
     budgets = {json.dumps({k: v for k, v in (r.get("budget") or {}).items() if k != "wall_clock_s"}, sort_keys=True)
@@ -216,6 +215,10 @@ def banner(records: list[dict[str, Any]], profile: Profile | None, code_hashes: 
     for record in records:
         by_run[record["config_hash"]].append(record)
     headlines = [next(r for r in run if r["protocol"] == headline_protocol(run)) for run in by_run.values()]
+    # runs per machine: the same core count can mean 1.5-1.8x different speeds, so a reader comparing
+    # train times needs to know which rows ran where
+    machines = Counter(hardware_label(r.get("hardware", {})) for r in headlines)
+    hardware = [f"{label} ({n} run{'' if n == 1 else 's'})" for label, n in sorted(machines.items())]
     done = sum(converged(r) for r in headlines)
     old = sum(stale(r, code_hashes) for r in headlines)
     not_run_methods = sorted(profile.not_run) if profile is not None else []
