@@ -56,6 +56,8 @@ def test_a_published_configuration_runs_only_on_its_targets_datasets(tmp_path):
     published = published_configurations(profile, registry)
     s3rec = next(name for name in published if "n_heads=2" in name)
     assert published[s3rec] == {"beauty", "sports"} and "sasrec-sampled[loss=bce,negatives=1]" not in published
+    # transformer_benchmark's runnable 256-d SASRec+SS: the three Amazon sets it publishes, not Yelp
+    assert published["sasrec-original[hidden_size=256]"] == {"beauty", "sports", "toys"}
     specs = method_specs(Options(profile="reproduce", methods="sasrec-sampled"), profile, registry)
     assert s3rec in specs and all(parse_variant(s).base == "sasrec-sampled" for s in specs)
     assert s3rec not in method_specs(Options(profile="reproduce", methods="sasrec-sampled", no_variants=True), profile, registry)
